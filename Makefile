@@ -1,0 +1,37 @@
+# Two commands set up everything on a fresh machine with Python 3.11:
+#   make run    create .venv, install, plan the demo instance
+#   make test   create .venv, install, run the whole suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (natsched needs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --upgrade pip >/dev/null
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/natsched plan fixtures/demo -o build/demo-plan.csv
+	$(BIN)/natsched check fixtures/demo build/demo-plan.csv
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check scheduler webui tests benchmarks
+	$(BIN)/ruff format --check scheduler webui tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format scheduler webui tests benchmarks
+	$(BIN)/ruff check --fix scheduler webui tests benchmarks
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
