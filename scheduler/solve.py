@@ -1,0 +1,126 @@
+"""The one entry point: ``solve(problem, ...) -> Result``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from scheduler.domain import Plan, Problem
+from scheduler.evaluate import evaluate
+from scheduler.network import Network
+from scheduler.result import Result
+from scheduler.schedule import Schedule
+from scheduler.solvers.bound import lower_bound
+from scheduler.solvers.greedy import greedy
+from scheduler.solvers.opt import optimise
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[dict[str, float]], None]
+
+SOLVERS = ("greedy", "opt")
+#: the bound counts as reached when the score is this close to it (cost rounding)
+OPTIMAL_TOLERANCE = 1e-6
+
+
+class InvalidPlanError(AssertionError):
+    """A solver produced a plan the evaluator rejects: a bug, never returned."""
+
+
+def solve(
+    problem: Problem,
+    *,
+    solver: str = "opt",
+    time_limit: float = 60.0,
+    seed: int = 0,
+    initial_plan: Plan | None = None,
+    compute_bound: bool = True,
+    progress: ProgressFn | None = None,
+) -> Result:
+    """Plan every batch of ``problem``.
+
+    Parameters
+    ----------
+    solver
+        ``"opt"`` (flow-guided local search, the default) or ``"greedy"``
+        (the earliest-deadline-first baseline).
+    time_limit
+        Seconds the search may take (the bound and final check come on top).
+    seed
+        Seed of every random choice; same seed, same plan.
+    initial_plan
+        A plan to start from; the result is never worse than it when it is valid.
+    compute_bound
+        Whether to compute the SPEC lower bound (and so the gap).
+    progress
+        Called with ``{"elapsed", "score", "bound"}`` whenever the incumbent improves.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    net = Network.build(problem)
+    timings["network"] = time.perf_counter() - t0
+
+    start: Schedule | None = None
+    if initial_plan is not None:
+        try:
+            start = Schedule.from_plan(net, initial_plan)
+        except ValueError as exc:
+            log.warning("initial plan ignored: %s", exc)
+        else:
+            if not start.is_feasible(net):
+                log.warning("initial plan ignored: it breaks the SPEC on this problem")
+                start = None
+
+    bound_value: float | None = None
+    bound_method: str | None = None
+    stopped_by_limit = False
+    t0 = time.perf_counter()
+    base = greedy(net)
+    timings["greedy"] = time.perf_counter() - t0
+    schedule = base
+    if solver == "opt":
+        outcome = optimise(
+            net, time_limit=time_limit, seed=seed, initial=start, on_progress=progress
+        )
+        timings.update(outcome.timings)
+        schedule = outcome.schedule
+        stopped_by_limit = outcome.stopped_by_limit
+        if outcome.bound is not None and outcome.bound.method.startswith("exact"):
+            bound_value, bound_method = outcome.bound.value, outcome.bound.method
+    # never worse than the baseline or a valid warm start
+    for other in (base, start):
+        if other is not None and other.cost(net) < schedule.cost(net):
+            schedule = other
+
+    if compute_bound and bound_value is None:
+        t0 = time.perf_counter()
+        b = lower_bound(net, upper=schedule.cost(net))
+        bound_value, bound_method = b.value, b.method
+        timings["bound"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    plan = schedule.to_plan(net)
+    ev = evaluate(problem, plan)
+    timings["check"] = time.perf_counter() - t0
+    if not ev.valid:
+        raise InvalidPlanError(
+            f"solver {solver!r} produced an invalid plan: "
+            + "; ".join(v.message for v in ev.violations[:5])
+        )
+    status = "time_limit" if stopped_by_limit else "feasible"
+    if bound_value is not None and ev.score <= bound_value * (1 + OPTIMAL_TOLERANCE) + 1e-9:
+        status = "optimal"
+    return Result(
+        solver=solver,
+        status=status,
+        plan=plan,
+        score=ev.score,
+        bound=bound_value,
+        bound_method=bound_method,
+        evaluation=ev,
+        timings=timings,
+        seed=seed,
+    )

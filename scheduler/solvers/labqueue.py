@@ -1,0 +1,120 @@
+"""One lab's queue: batches in a processing order, filled into free capacity.
+
+Given the batches sent to a lab and an order, each batch in turn takes the
+earliest capacity left at or after its arrival. A batch's cost depends only on
+its last slot, so the order is the only decision left once labs are chosen.
+Plain Python lists: a lab holds tens of batches and 24-96 slots, where list
+arithmetic beats numpy's per-call overhead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.network import Network
+
+
+@dataclass
+class LabData:
+    """Per-lab constants the queue needs, extracted once from the network."""
+
+    cap: list[int]  # capacity left after backlog, per slot
+    result_base: list[float]  # result time (s) of a batch whose last slot is t
+
+
+class CostModel:
+    """Per-batch cost as a function of (lab, last slot), in plain floats."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.n_slots = net.n_slots
+        self.slot_s = net.slot_s
+        self.tubes = net.tubes.tolist()
+        self.weight = net.weight.tolist()
+        self.collected = net.collected_s.tolist()
+        self.deadline = net.deadline_s.tolist()
+        self.late_factor = net.late_factor
+        self.run = net.run_s.tolist()
+        self.arrival_slot = net.arrival_slot
+        self.unassigned = (
+            net.tubes * net.cost_per_tube(np.arange(net.n_batches), net.unassigned_result_s)
+        ).tolist()
+        self.labs = [
+            LabData(
+                cap=net.cap_left[lab].tolist(),
+                result_base=[
+                    float((t + 1) * net.slot_s + self.run[lab]) for t in range(self.n_slots)
+                ],
+            )
+            for lab in range(net.n_labs)
+        ]
+
+    def cost(self, b: int, lab: int, last_slot: int) -> float:
+        """SPEC cost of batch ``b`` finishing in ``last_slot`` at ``lab``."""
+        if last_slot >= self.n_slots:
+            return float(self.unassigned[b])
+        r = (last_slot + 1) * self.slot_s + self.run[lab]
+        late = r - self.deadline[b]
+        v = r - self.collected[b]
+        if late > 0:
+            v += self.late_factor * late
+        return self.weight[b] * self.tubes[b] * v / 3600.0
+
+
+def fill_queue(
+    cap: list[int], order: list[int], arrival: list[int], tubes: list[int], n_slots: int
+) -> list[int]:
+    """Last slot of each batch in ``order`` (``n_slots`` when it does not fit).
+
+    ``arrival[i]`` and ``tubes[i]`` belong to ``order[i]``. Batches that do not
+    fit take nothing, so the ones after them are unaffected.
+    """
+    free = list(cap)
+    out: list[int] = []
+    # First slot that may still hold capacity: skipping exhausted prefixes keeps
+    # a long queue linear rather than quadratic in the slots.
+    first_free = 0
+    for i in range(len(order)):
+        need = tubes[i]
+        t = max(arrival[i], first_free)
+        avail = 0
+        end = t
+        while end < n_slots and avail < need:
+            avail += free[end]
+            end += 1
+        if avail < need:
+            out.append(n_slots)
+            continue
+        last = end - 1
+        while t <= last:
+            take = free[t] if free[t] < need else need
+            free[t] -= take
+            need -= take
+            t += 1
+        out.append(last)
+        while first_free < n_slots and free[first_free] == 0:
+            first_free += 1
+    return out
+
+
+def fill_chunks(
+    cap: list[int], order: list[int], arrival: list[int], tubes: list[int], n_slots: int
+) -> list[tuple[int, int, int]]:
+    """The ``(batch, slot, tubes)`` chunks of :func:`fill_queue` (fitting batches only)."""
+    free = list(cap)
+    chunks: list[tuple[int, int, int]] = []
+    for i, b in enumerate(order):
+        need = tubes[i]
+        t = arrival[i]
+        if sum(free[t:]) < need:
+            continue
+        while need:
+            if free[t]:
+                take = min(free[t], need)
+                free[t] -= take
+                need -= take
+                chunks.append((b, t, take))
+            t += 1
+    return chunks
