@@ -1,0 +1,178 @@
+"""The ``natsched`` command line.
+
+Exit codes: 0 success (and, for ``check``, a valid plan), 1 an invalid plan,
+2 unreadable input or a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from scheduler import __version__
+from scheduler.spec_io import InputError
+
+EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_command(
+    sub: argparse._SubParsersAction, name: str, help_: str, example: str, handler: Handler
+) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_,
+        description=help_,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from scheduler.report import format_result
+    from scheduler.solve import solve
+    from scheduler.spec_io import load_instance, read_plan, write_plan
+
+    problem = load_instance(args.instance)
+    initial = read_plan(args.initial_plan) if args.initial_plan else None
+    result = solve(
+        problem,
+        solver=args.solver,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        initial_plan=initial,
+        compute_bound=not args.no_bound,
+    )
+    out = write_plan(problem, result.plan, args.output)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "plan_file": str(out)}, ensure_ascii=False))
+    else:
+        print(format_result(problem, result))
+        print(f"plan written to {out}")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from scheduler.evaluate import evaluate
+    from scheduler.report import format_evaluation
+    from scheduler.spec_io import load_instance, read_plan
+
+    problem = load_instance(args.instance)
+    plan = read_plan(args.plan)
+    ev = evaluate(problem, plan)
+    if args.json:
+        print(json.dumps(ev.to_dict(include_batches=args.batches), ensure_ascii=False))
+    else:
+        print(format_evaluation(problem, ev))
+    return EXIT_OK if ev.valid else EXIT_INVALID
+
+
+def _cmd_bound(args: argparse.Namespace) -> int:
+    from scheduler.network import Network
+    from scheduler.solvers.bound import exact_bound
+    from scheduler.spec_io import load_instance
+
+    problem = load_instance(args.instance)
+    res = exact_bound(Network.build(problem))
+    if args.json:
+        print(
+            json.dumps(
+                {"bound": res.value, "method": res.method, "arcs": res.arcs, "seconds": res.seconds}
+            )
+        )
+    else:
+        print(f"method: {res.method}, {res.arcs:,} arcs, {res.seconds:.2f} s")
+        print(f"{res.value:.4f}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="natsched",
+        description="Plan PCR sample batches onto testing labs (see docs/spec.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"natsched {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = _add_command(
+        sub,
+        "plan",
+        "Plan an instance folder and write the plan CSV.",
+        "natsched plan fixtures/demo -o build/plan.csv --time-limit 30",
+        _cmd_plan,
+    )
+    p.add_argument("instance", type=Path, help="SPEC instance folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="plan CSV to write")
+    from scheduler.solve import SOLVERS
+
+    p.add_argument("--solver", choices=SOLVERS, default=SOLVERS[-1], help="default: %(default)s")
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--initial-plan", type=Path, help="warm start from this plan CSV")
+    p.add_argument("--no-bound", action="store_true", help="skip the lower bound")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = _add_command(
+        sub,
+        "check",
+        "Validate a plan against the SPEC and print its score and KPIs.",
+        "natsched check fixtures/demo build/plan.csv --json",
+        _cmd_check,
+    )
+    p.add_argument("instance", type=Path, help="SPEC instance folder")
+    p.add_argument("plan", type=Path, help="plan CSV")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--batches", action="store_true", help="with --json: include per-batch outcomes")
+
+    p = _add_command(
+        sub,
+        "bound",
+        "Compute the SPEC lower bound (min-cost flow); the value is the last line.",
+        "natsched bound fixtures/demo",
+        _cmd_bound,
+    )
+    p.add_argument("instance", type=Path, help="SPEC instance folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    for module in _EXTENSIONS:
+        module(sub)
+    return parser
+
+
+def _fixtures_parser(sub: argparse._SubParsersAction) -> None:
+    from scheduler.cli_fixtures import add_parser
+
+    add_parser(sub)
+
+
+_EXTENSIONS: list[Callable[[Any], None]] = [_fixtures_parser]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        code: int = args.handler(args)
+        return code
+    except InputError as exc:
+        print(f"natsched: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("natsched: interrupted", file=sys.stderr)
+        return 130
