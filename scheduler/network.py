@@ -51,8 +51,9 @@ def travel_minutes_matrix(problem: Problem) -> IntArray:
     return minutes
 
 
-def to_seconds(problem: Problem, when: datetime) -> int:
-    return int(round((when - problem.config.plan_start).total_seconds()))
+def to_seconds(problem: Problem, when: datetime) -> float:
+    """Exact seconds since plan_start (timestamps may carry seconds, even fractions)."""
+    return (when - problem.config.plan_start).total_seconds()
 
 
 def slot_capacity_matrix(problem: Problem) -> tuple[IntArray, IntArray]:
@@ -102,12 +103,12 @@ class Network:
     batch_site: IntArray  # B
     tubes: IntArray  # B
     weight: FloatArray  # B, priority weight per tube
-    collected_s: IntArray  # B
-    ready_s: IntArray  # B
-    deadline_s: IntArray  # B
+    collected_s: FloatArray  # B
+    ready_s: FloatArray  # B
+    deadline_s: FloatArray  # B
     priority_code: IntArray  # B, index into PRIORITIES
     run_s: IntArray  # L
-    arrival_s: IntArray  # B x L
+    arrival_s: FloatArray  # B x L
     arrival_slot: IntArray  # B x L
     allowed: BoolArray  # B x L
     unassigned_result_s: int
@@ -125,18 +126,18 @@ class Network:
         batch_site = np.array([problem.site_index[b.site_id] for b in batches], dtype=np.int64)
         tubes = np.array([b.tubes for b in batches], dtype=np.int64)
         weight = np.array([cfg.priority_weight[b.priority] for b in batches], dtype=np.float64)
-        collected = np.array([to_seconds(problem, b.collected_at) for b in batches], dtype=np.int64)
-        ready = np.array([to_seconds(problem, b.ready_at) for b in batches], dtype=np.int64)
+        collected = np.array([to_seconds(problem, b.collected_at) for b in batches], dtype=float)
+        ready = np.array([to_seconds(problem, b.ready_at) for b in batches], dtype=float)
         deadline = np.array(
-            [to_seconds(problem, problem.deadline_of(b)) for b in batches], dtype=np.int64
+            [to_seconds(problem, problem.deadline_of(b)) for b in batches], dtype=float
         )
         pcode = np.array([PRIORITIES.index(b.priority) for b in batches], dtype=np.int64)
         run_s = np.array([lab.run_minutes * 60 for lab in problem.labs], dtype=np.int64)
         n_b = len(batches)
         bt = travel[batch_site] if n_b else np.zeros((0, n_l), dtype=np.int64)
-        arrival = ready[:, None] + bt * 60
+        arrival = ready[:, None] + bt * 60.0
         # first slot whose start >= arrival
-        arrival_slot = np.maximum(0, -((-arrival) // slot_s))
+        arrival_slot = np.maximum(0, np.ceil(arrival / slot_s)).astype(np.int64)
         arrival_slot = np.minimum(arrival_slot, n_t)
         allowed = (bt <= cfg.travel.max_travel_minutes) & (arrival_slot < n_t)
         iso_ok = np.array([lab.isolation_ok for lab in problem.labs], dtype=bool)
@@ -148,7 +149,7 @@ class Network:
                 row = np.zeros(n_l, dtype=bool)
                 row[keep] = allowed[i, keep]
                 allowed[i] = row
-        unassigned = to_seconds(problem, cfg.unassigned_result_at)
+        unassigned = round(to_seconds(problem, cfg.unassigned_result_at))
         return cls(
             problem=problem,
             slot_s=slot_s,

@@ -104,11 +104,12 @@ class Schedule:
             li = p.lab_index.get(c.lab_id)
             if b is None or li is None:
                 raise ValueError(f"plan row names unknown batch or lab: {c}")
-            slot_s = to_seconds(p, c.slot_start)
-            if slot_s % net.slot_s or not 0 <= slot_s // net.slot_s < net.n_slots:
+            offset = to_seconds(p, c.slot_start)
+            slot = int(offset // net.slot_s)
+            if offset != slot * net.slot_s or not 0 <= slot < net.n_slots:
                 raise ValueError(f"plan row slot is not on the grid: {c}")
             if lab[b] not in (UNASSIGNED, li):
                 raise ValueError(f"batch {c.batch_id} is on several labs")
             lab[b] = li
-            chunks.append((b, slot_s // net.slot_s, c.tubes))
+            chunks.append((b, slot, c.tubes))
         return cls.from_lists(lab, chunks)

@@ -37,6 +37,8 @@ def solve(
     initial_plan: Plan | None = None,
     compute_bound: bool = True,
     progress: ProgressFn | None = None,
+    max_iterations: int | None = None,
+    workers: int = 1,
 ) -> Result:
     """Plan every batch of ``problem``.
 
@@ -55,6 +57,10 @@ def solve(
         Whether to compute the SPEC lower bound (and so the gap).
     progress
         Called with ``{"elapsed", "score", "bound"}`` whenever the incumbent improves.
+    max_iterations
+        Stop the optimiser after this many neighbourhoods (repeatable runs).
+    workers
+        CP-SAT workers per neighbourhood; 1 keeps a seeded run repeatable.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
@@ -77,17 +83,25 @@ def solve(
     bound_value: float | None = None
     bound_method: str | None = None
     stopped_by_limit = False
+    proven_optimal = False
     t0 = time.perf_counter()
     base = greedy(net)
     timings["greedy"] = time.perf_counter() - t0
     schedule = base
     if solver == "opt":
         outcome = optimise(
-            net, time_limit=time_limit, seed=seed, initial=start, on_progress=progress
+            net,
+            time_limit=time_limit,
+            seed=seed,
+            initial=start,
+            on_progress=progress,
+            max_iterations=max_iterations,
+            workers=workers,
         )
         timings.update(outcome.timings)
         schedule = outcome.schedule
         stopped_by_limit = outcome.stopped_by_limit
+        proven_optimal = outcome.proven_optimal
         if outcome.bound is not None and outcome.bound.method.startswith("exact"):
             bound_value, bound_method = outcome.bound.value, outcome.bound.method
     # never worse than the baseline or a valid warm start
@@ -111,7 +125,9 @@ def solve(
             + "; ".join(v.message for v in ev.violations[:5])
         )
     status = "time_limit" if stopped_by_limit else "feasible"
-    if bound_value is not None and ev.score <= bound_value * (1 + OPTIMAL_TOLERANCE) + 1e-9:
+    if proven_optimal or (
+        bound_value is not None and ev.score <= bound_value * (1 + OPTIMAL_TOLERANCE) + 1e-9
+    ):
         status = "optimal"
     return Result(
         solver=solver,

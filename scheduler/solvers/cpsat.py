@@ -169,10 +169,18 @@ class NeighbourhoodModel:
 
     # --- solve -----------------------------------------------------------------
     def solve(
-        self, time_limit: float, seed: int = 0, workers: int = 1
+        self,
+        time_limit: float,
+        seed: int = 0,
+        workers: int = 1,
+        deterministic_limit: float | None = None,
     ) -> NeighbourhoodSolution | None:
+        """Solve within ``time_limit`` seconds (and ``deterministic_limit`` work units,
+        which make a single-worker run repeatable)."""
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.01, time_limit)
+        if deterministic_limit is not None:
+            solver.parameters.max_deterministic_time = deterministic_limit
         solver.parameters.random_seed = seed
         solver.parameters.num_workers = workers
         status = solver.solve(self.m)

@@ -29,9 +29,10 @@ from scheduler.solvers.bound import (
 )
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.labqueue import CostModel
+from scheduler.solvers.lns import LNS
 from scheduler.solvers.localsearch import LocalSearch, candidate_labs
 from scheduler.solvers.state import State
-from scheduler.solvers.stop import MaxRuntime, StoppingCriterion
+from scheduler.solvers.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class OptOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, float]] = field(default_factory=list)
     stopped_by_limit: bool = False
+    proven_optimal: bool = False
 
 
 def construct_from_flow(net: Network, cm: CostModel, flow_res: BoundResult) -> State:
@@ -101,9 +103,17 @@ def optimise(
     seed: int = 0,
     initial: Schedule | None = None,
     on_progress: Callable[[dict[str, float]], None] | None = None,
+    max_iterations: int | None = None,
+    workers: int = 1,
 ) -> OptOutcome:
+    """Improve on greedy until ``time_limit`` seconds or ``max_iterations`` LNS steps."""
     clock = MaxRuntime(time_limit)
     criterion: StoppingCriterion = stop if stop is not None else clock
+    lns_stop: StoppingCriterion = (
+        MultipleCriteria([criterion, MaxIterations(max_iterations)])
+        if max_iterations is not None
+        else criterion
+    )
     timings: dict[str, float] = {}
     trace: list[dict[str, float]] = []
 
@@ -144,14 +154,20 @@ def optimise(
         report(incumbent.total, bound_res.value if exact else None)
 
     t0 = time.perf_counter()
-    ls = LocalSearch(incumbent, candidate_labs(net, finish, CANDIDATE_LABS), finish, seed=seed)
+    cands = candidate_labs(net, finish, CANDIDATE_LABS)
+    ls = LocalSearch(incumbent, cands, finish, seed=seed)
     ls.run(criterion, on_improve=lambda c: report(c))
     timings["search"] = time.perf_counter() - t0
-    out = incumbent.to_schedule()
+
+    t0 = time.perf_counter()
+    lns = LNS(incumbent, cands, seed=seed, workers=workers)
+    lns.run(clock, lns_stop, on_improve=lambda c: report(c))
+    timings["lns"] = time.perf_counter() - t0
     return OptOutcome(
-        schedule=out,
+        schedule=incumbent.to_schedule(),
         bound=bound_res,
         timings=timings,
         trace=trace,
-        stopped_by_limit=criterion(incumbent.total) if stop is None else False,
+        stopped_by_limit=clock.remaining <= 0 and not lns.proven_optimal,
+        proven_optimal=lns.proven_optimal,
     )
