@@ -77,11 +77,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_bound(args: argparse.Namespace) -> int:
     from scheduler.network import Network
-    from scheduler.solvers.bound import exact_bound
+    from scheduler.solvers.bound import lower_bound
     from scheduler.spec_io import load_instance
 
     problem = load_instance(args.instance)
-    res = exact_bound(Network.build(problem))
+    res = lower_bound(Network.build(problem))
     if args.json:
         print(
             json.dumps(

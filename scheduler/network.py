@@ -10,7 +10,7 @@ Times are integer seconds relative to ``plan_start``; slot ``t`` covers
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -170,6 +170,28 @@ class Network:
             allowed=allowed,
             unassigned_result_s=unassigned,
             late_factor=float(cfg.late_factor),
+        )
+
+    def restricted_to(self, batches: IntArray, cap_left: IntArray) -> Network:
+        """The same world with only ``batches`` left and ``cap_left`` as capacity.
+
+        For flows over a sub-problem only: ``problem`` still lists every batch,
+        so batch indices of the result do not map onto ``problem.batches``.
+        """
+        idx = np.asarray(batches, dtype=np.int64)
+        return replace(
+            self,
+            cap_left=cap_left,
+            batch_site=self.batch_site[idx],
+            tubes=self.tubes[idx],
+            weight=self.weight[idx],
+            collected_s=self.collected_s[idx],
+            ready_s=self.ready_s[idx],
+            deadline_s=self.deadline_s[idx],
+            priority_code=self.priority_code[idx],
+            arrival_s=self.arrival_s[idx],
+            arrival_slot=self.arrival_slot[idx],
+            allowed=self.allowed[idx],
         )
 
     @property

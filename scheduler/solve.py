@@ -102,7 +102,7 @@ def solve(
         schedule = outcome.schedule
         stopped_by_limit = outcome.stopped_by_limit
         proven_optimal = outcome.proven_optimal
-        if outcome.bound is not None and outcome.bound.method.startswith("exact"):
+        if outcome.bound is not None:
             bound_value, bound_method = outcome.bound.value, outcome.bound.method
     # never worse than the baseline or a valid warm start
     for other in (base, start):
@@ -111,7 +111,7 @@ def solve(
 
     if compute_bound and bound_value is None:
         t0 = time.perf_counter()
-        b = lower_bound(net, upper=schedule.cost(net))
+        b = lower_bound(net)
         bound_value, bound_method = b.value, b.method
         timings["bound"] = time.perf_counter() - t0
 

@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 from scheduler.evaluate import evaluate
 from scheduler.network import Network
 from scheduler.solve import solve
-from scheduler.solvers.bound import exact_bound, lagrangian_bound
+from scheduler.solvers.bound import (
+    build_arcs,
+    exact_bound,
+    flow_prices,
+    lagrangian_bound,
+    lagrangian_value,
+    restricted_bound,
+    solve_flow,
+)
 from scheduler.solvers.greedy import greedy
 
 SLOTS = st.sampled_from([15, 30, 60, 60, 120, 180])
@@ -81,3 +89,25 @@ def test_warm_start_never_worse():
     first = solve(p, time_limit=5.0, seed=0)
     again = solve(p, time_limit=5.0, seed=5, initial_plan=first.plan)
     assert again.score <= first.score + 1e-6
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances)
+def test_flow_prices_reproduce_the_flow_optimum(p):
+    # Strong duality: the Lagrangian at the recovered prices equals the flow optimum.
+    net = Network.build(p)
+    f = net.finish_slots()
+    res = solve_flow(net, build_arcs(net, f), keep_flow=True)
+    value, _ = lagrangian_value(net, flow_prices(net, res), f)
+    assert value == pytest.approx(res.value, rel=1e-6, abs=1e-3)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances)
+def test_restricted_bound_is_valid(p):
+    net = Network.build(p)
+    exact = exact_bound(net).value
+    res = restricted_bound(net, net.finish_slots())
+    assert res.value <= exact * (1 + 1e-7) + 1e-6
+    if res.method.startswith("exact"):
+        assert res.value == pytest.approx(exact, rel=1e-6, abs=1e-3)

@@ -15,33 +15,12 @@ import bisect
 import random
 from collections.abc import Callable
 
-import numpy as np
-
-from scheduler.network import IntArray, Network
+from scheduler.network import IntArray
 from scheduler.schedule import UNASSIGNED
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import StoppingCriterion
 
 EPS = 1e-9
-
-
-def candidate_labs(net: Network, finish: IntArray, k: int) -> list[list[int]]:
-    """Per batch, the ``k`` allowed labs with the lowest best-case cost."""
-    n_b = net.n_batches
-    ok = net.allowed & (finish < net.n_slots)
-    out: list[list[int]] = []
-    labs_idx = np.arange(net.n_labs)
-    for b in range(n_b):
-        labs = labs_idx[ok[b]]
-        if labs.size == 0:
-            out.append([])
-            continue
-        res = net.result_s(labs, finish[b, labs])
-        if labs.size > k:
-            part = np.argpartition(res, k - 1)[:k]
-            labs, res = labs[part], res[part]
-        out.append(labs[np.argsort(res, kind="stable")].tolist())
-    return out
 
 
 class LocalSearch:

@@ -3,7 +3,7 @@
 1. The greedy baseline is the first incumbent.
 2. The min-cost flow of the bound says where tubes want to go; each batch is
    rounded to the lab that carries most of its tubes and each lab's queue is
-   ordered by the slots the flow used (``construct_from_flow``).
+   keeps the flow's slots (``round_flow``).
 3. Local search (relocate, reorder) improves the better of the two.
 The search is anytime: it stops on the criterion and returns its incumbent,
 which is never worse than greedy's or a valid warm start's.
@@ -19,25 +19,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scheduler.network import IntArray, Network
-from scheduler.schedule import Schedule
+from scheduler.schedule import UNASSIGNED, Schedule
 from scheduler.solvers.bound import (
-    EXACT_ARC_LIMIT,
     BoundResult,
-    build_arcs,
-    count_arcs,
+    budget_arcs,
+    candidate_labs,
+    lower_bound,
     solve_flow,
 )
-from scheduler.solvers.greedy import greedy
+from scheduler.solvers.greedy import earliest_finish, fill_earliest, greedy
 from scheduler.solvers.labqueue import CostModel
 from scheduler.solvers.lns import LNS
-from scheduler.solvers.localsearch import LocalSearch, candidate_labs
+from scheduler.solvers.localsearch import LocalSearch
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 log = logging.getLogger(__name__)
 
-#: labs per batch in the restricted guidance flow and in local search
-CANDIDATE_LABS = 8
+#: labs per batch in local search
+CANDIDATE_LABS = 12
 
 
 @dataclass
@@ -50,49 +50,96 @@ class OptOutcome:
     proven_optimal: bool = False
 
 
-def construct_from_flow(net: Network, cm: CostModel, flow_res: BoundResult) -> State:
-    """Round a flow: each batch to its majority lab, queues in flow-slot order."""
-    arcs = flow_res.arcs_data
-    flow = flow_res.flow
-    assert arcs is not None and flow is not None
-    used = flow > 0
-    b, lab, slot, f = arcs.batch[used], arcs.lab[used], arcs.slot[used], flow[used]
+def _whole_batches(net: Network, res: BoundResult) -> tuple[np.ndarray, np.ndarray]:
+    """Batches the flow sends whole to one lab, and the mask of their arcs."""
+    a, fl = res.arcs_data, res.flow
+    assert a is not None and fl is not None
+    used = fl > 0
     n_b, n_l = net.n_batches, net.n_labs
-    flat = np.zeros(n_b * n_l, dtype=np.int64)
-    np.add.at(flat, b * n_l + lab, f)
-    per_pair = flat.reshape(n_b, n_l)
-    has = per_pair.sum(axis=1) > 0
-    chosen = np.where(has, per_pair.argmax(axis=1), -1)
-    last = np.full(n_b, -1, dtype=np.int64)
-    on_chosen = lab == chosen[b]
-    np.maximum.at(last, b[on_chosen], slot[on_chosen])
-    queues: list[list[int]] = [[] for _ in range(n_l)]
-    idx = np.nonzero(has)[0]
-    order = idx[np.lexsort((net.deadline_s[idx], -net.weight[idx], last[idx]))]
-    for x in order.tolist():
-        queues[int(chosen[x])].append(x)
-    return State(net, cm, queues)
+    n_labs = np.zeros(n_b, dtype=np.int64)
+    pairs = np.unique(a.batch[used] * n_l + a.lab[used])
+    np.add.at(n_labs, pairs // n_l, 1)
+    sent = np.bincount(a.batch[used], weights=fl[used], minlength=n_b)
+    whole = (n_labs == 1) & (sent == net.tubes)
+    return whole, used & whole[a.batch]
 
 
-def guidance_flow(net: Network, finish: IntArray) -> BoundResult:
-    """The bound's flow, exact when small enough, else over the candidate labs only."""
-    if count_arcs(net, finish) <= EXACT_ARC_LIMIT:
-        return solve_flow(net, build_arcs(net, finish), keep_flow=True)
-    cands = candidate_labs(net, finish, CANDIDATE_LABS)
-    mask = np.zeros((net.n_batches, net.n_labs), dtype=bool)
-    for b, labs in enumerate(cands):
-        mask[b, labs] = True
-    res = solve_flow(net, build_arcs(net, finish, mask), keep_flow=True)
-    # over a subset of arcs the flow optimum is no bound of the full problem
-    return BoundResult(
-        value=res.value,
-        method="restricted flow (guidance only)",
-        arcs=res.arcs,
-        seconds=res.seconds,
-        flow=res.flow,
-        arcs_data=res.arcs_data,
-        unassigned_tubes=res.unassigned_tubes,
-    )
+def round_flow(net: Network, res: BoundResult, rounds: int = 3) -> Schedule:
+    """Iterative rounding of the bound's flow into a plan.
+
+    Batches the flow sends whole to one lab keep exactly the flow's chunks
+    (they already respect capacity). The rest are re-solved as a flow on the
+    capacity left, a few rounds, and whatever is still split is placed by the
+    greedy rule at its earliest result.
+    """
+    lab_of = np.full(net.n_batches, UNASSIGNED, dtype=np.int64)
+    chunks: list[tuple[int, int, int]] = []
+    remaining = net.cap_left.copy()
+    current, sub = res, net
+    active = np.arange(net.n_batches)
+    for r in range(rounds):
+        whole, keep = _whole_batches(sub, current)
+        a, fl = current.arcs_data, current.flow
+        assert a is not None and fl is not None
+        gb = active[a.batch[keep]]
+        lab_of[gb] = a.lab[keep]
+        np.subtract.at(remaining, (a.lab[keep], a.slot[keep]), fl[keep])
+        chunks.extend(zip(gb.tolist(), a.slot[keep].tolist(), fl[keep].tolist(), strict=True))
+        active = active[~whole]
+        if active.size == 0 or r == rounds - 1 or whole.sum() == 0:
+            break
+        sub = net.restricted_to(active, remaining)
+        current = solve_flow(sub, budget_arcs(sub)[0], keep_flow=True)
+    rest = active[np.lexsort((net.deadline_s[active], -net.weight[active]))]
+    for b in rest.tolist():
+        labs = np.nonzero(net.allowed[b])[0]
+        if labs.size == 0:
+            continue
+        fin = earliest_finish(net, remaining, b, labs)
+        ok = fin < net.n_slots
+        if not ok.any():
+            continue
+        lab = int(labs[ok][np.argmin(net.result_s(labs[ok], fin[ok]))])
+        lab_of[b] = lab
+        for t, k in fill_earliest(remaining, lab, int(net.arrival_slot[b, lab]), int(net.tubes[b])):
+            chunks.append((b, t, k))
+    return Schedule.from_lists(lab_of, chunks)
+
+
+def flow_candidates(
+    net: Network, finish: IntArray, flow_res: BoundResult | None, k: int
+) -> list[list[int]]:
+    """Per batch: labs the flow used (most tubes first), then the best-case labs."""
+    best = candidate_labs(net, finish, k)
+    if flow_res is None or flow_res.flow is None or flow_res.arcs_data is None:
+        return best
+    a, fl = flow_res.arcs_data, flow_res.flow
+    used = fl > 0
+    by_pair: dict[tuple[int, int], int] = {}
+    for b, lab, x in zip(
+        a.batch[used].tolist(), a.lab[used].tolist(), fl[used].tolist(), strict=True
+    ):
+        by_pair[b, lab] = by_pair.get((b, lab), 0) + x
+    flow_labs: list[list[tuple[int, int]]] = [[] for _ in range(net.n_batches)]
+    for (b, lab), x in by_pair.items():
+        flow_labs[b].append((-x, lab))
+    out = []
+    for b in range(net.n_batches):
+        labs = [lab for _, lab in sorted(flow_labs[b])]
+        labs += [lab for lab in best[b] if lab not in labs]
+        out.append(labs[: max(k, len(flow_labs[b]))])
+    return out
+
+
+def flow_last_slot(net: Network, flow_res: BoundResult) -> IntArray:
+    """Latest slot in which the flow processes a tube of each batch (-1: none)."""
+    last = np.full(net.n_batches, -1, dtype=np.int64)
+    a, fl = flow_res.arcs_data, flow_res.flow
+    if a is None or fl is None:
+        return last
+    used = fl > 0
+    np.maximum.at(last, a.batch[used], a.slot[used])
+    return last
 
 
 def optimise(
@@ -140,21 +187,29 @@ def optimise(
     bound_res: BoundResult | None = None
     t0 = time.perf_counter()
     try:
-        bound_res = guidance_flow(net, finish)
+        bound_res = lower_bound(net, finish=finish, keep_flow=True)
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
     timings["flow"] = time.perf_counter() - t0
     if bound_res is not None:
         t0 = time.perf_counter()
-        rounded = construct_from_flow(net, cm, bound_res)
-        if rounded.total < incumbent.total:
-            incumbent = rounded
+        # several constructions from the flow; the cheapest one is searched
+        last = flow_last_slot(net, bound_res)
+        starts = [
+            State.from_schedule(net, cm, round_flow(net, bound_res)),
+            State.from_schedule(
+                net, cm, greedy(net, np.lexsort((net.deadline_s, last, -net.weight)))
+            ),
+            State.from_schedule(net, cm, greedy(net, np.lexsort((-net.weight, last)))),
+        ]
+        for st in starts:
+            if st.total < incumbent.total:
+                incumbent = st
         timings["round"] = time.perf_counter() - t0
-        exact = bound_res.method.startswith("exact")
-        report(incumbent.total, bound_res.value if exact else None)
+        report(incumbent.total, bound_res.value)
 
     t0 = time.perf_counter()
-    cands = candidate_labs(net, finish, CANDIDATE_LABS)
+    cands = flow_candidates(net, finish, bound_res, CANDIDATE_LABS)
     ls = LocalSearch(incumbent, cands, finish, seed=seed)
     ls.run(criterion, on_improve=lambda c: report(c))
     timings["search"] = time.perf_counter() - t0
