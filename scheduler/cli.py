@@ -37,20 +37,29 @@ def _add_command(
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from scheduler.progress import ProgressBar
     from scheduler.report import format_result
     from scheduler.solve import solve
     from scheduler.spec_io import load_instance, read_plan, write_plan
 
     problem = load_instance(args.instance)
     initial = read_plan(args.initial_plan) if args.initial_plan else None
-    result = solve(
-        problem,
-        solver=args.solver,
-        time_limit=args.time_limit,
-        seed=args.seed,
-        initial_plan=initial,
-        compute_bound=not args.no_bound,
-    )
+    bar = ProgressBar(args.time_limit) if not args.quiet else None
+    try:
+        result = solve(
+            problem,
+            solver=args.solver,
+            time_limit=args.time_limit,
+            seed=args.seed,
+            initial_plan=initial,
+            compute_bound=not args.no_bound,
+            progress=bar,
+            max_iterations=args.iterations,
+            workers=args.workers,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     out = write_plan(problem, result.plan, args.output)
     if args.json:
         print(json.dumps({**result.to_dict(), "plan_file": str(out)}, ensure_ascii=False))
@@ -118,7 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--initial-plan", type=Path, help="warm start from this plan CSV")
+    p.add_argument(
+        "--iterations",
+        type=int,
+        help="stop after this many neighbourhoods (with --workers 1: repeatable)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="CP-SAT workers (default 1)")
     p.add_argument("--no-bound", action="store_true", help="skip the lower bound")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = _add_command(

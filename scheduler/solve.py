@@ -124,6 +124,11 @@ def solve(
             f"solver {solver!r} produced an invalid plan: "
             + "; ".join(v.message for v in ev.violations[:5])
         )
+    if progress is not None:
+        final = {"elapsed": sum(timings.values()), "score": ev.score}
+        if bound_value is not None:
+            final["bound"] = bound_value
+        progress(final)
     status = "time_limit" if stopped_by_limit else "feasible"
     if proven_optimal or (
         bound_value is not None and ev.score <= bound_value * (1 + OPTIMAL_TOLERANCE) + 1e-9

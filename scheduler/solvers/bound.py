@@ -9,6 +9,7 @@ unassigned cost. The arcs are built with numpy, never one Python object each.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from scheduler.network import FloatArray, IntArray, Network
+
+log = logging.getLogger(__name__)
 
 #: Integer costs keep the flow exact; this many units per weight-hour at most.
 MAX_COST_SCALE = 1_000_000
@@ -51,6 +54,8 @@ class BoundResult:
     flow: IntArray | None = None
     arcs_data: FlowArcs | None = None
     unassigned_tubes: IntArray | None = None  # per batch
+    #: optimum of the flow that was solved (over a restricted network it is no bound)
+    flow_value: float | None = None
 
 
 def count_arcs(net: Network, finish: IntArray | None = None) -> int:
@@ -60,11 +65,15 @@ def count_arcs(net: Network, finish: IntArray | None = None) -> int:
 
 
 def build_arcs(
-    net: Network, finish: IntArray | None = None, pairs_mask: np.ndarray | None = None
+    net: Network,
+    finish: IntArray | None = None,
+    pairs_mask: np.ndarray | None = None,
+    window: int | None = None,
 ) -> FlowArcs:
     """All batch -> (lab, slot) arcs with positive slot capacity.
 
-    ``pairs_mask`` (B x L) restricts the labs per batch (for restricted solves).
+    ``pairs_mask`` (B x L) restricts the labs per batch and ``window`` the slots
+    to at most that many after the earliest finish (for restricted solves).
     """
     f = net.finish_slots() if finish is None else finish
     ok = net.allowed & (f < net.n_slots)
@@ -73,7 +82,8 @@ def build_arcs(
     pb, pl = np.nonzero(ok)
     a = net.arrival_slot[pb, pl]
     fin = f[pb, pl]
-    counts = net.n_slots - a
+    end = net.n_slots if window is None else np.minimum(net.n_slots, fin + window + 1)
+    counts = end - a
     total = int(counts.sum())
     arc_pair = np.repeat(np.arange(pb.shape[0]), counts)
     # slot = arrival + position inside the pair's run
@@ -88,10 +98,31 @@ def build_arcs(
     return FlowArcs(b.astype(np.int64), lab.astype(np.int64), slot.astype(np.int64), cost)
 
 
-def _scale(max_cost: float, total_tubes: int) -> float:
+def concat_arcs(*parts: FlowArcs) -> FlowArcs:
+    return FlowArcs(
+        np.concatenate([p.batch for p in parts]),
+        np.concatenate([p.lab for p in parts]),
+        np.concatenate([p.slot for p in parts]),
+        np.concatenate([p.cost for p in parts]),
+    )
+
+
+def _scale(costs: FloatArray, total_tubes: int) -> tuple[float, bool]:
+    """Units per weight-hour for the integer costs.
+
+    With whole-minute times and whole weights every cost is a whole number of
+    weight-minutes (or of 1/60 of them): then that scale is exact, and the
+    small cost range also makes the cost-scaling flow algorithm faster.
+    """
+    max_cost = float(costs.max(initial=0.0))
     if total_tubes == 0 or max_cost <= 0:
-        return float(MAX_COST_SCALE)
-    return float(min(MAX_COST_SCALE, COST_HEADROOM / (max_cost * total_tubes * 4)))
+        return 1.0, True
+    cap = min(MAX_COST_SCALE, COST_HEADROOM / (max_cost * total_tubes * 4))
+    for exact in (60.0, 3600.0):
+        scaled = costs * exact
+        if exact <= cap and np.all(np.abs(scaled - np.rint(scaled)) < 1e-6):
+            return exact, True
+    return float(cap), False
 
 
 def solve_flow(net: Network, arcs: FlowArcs, *, keep_flow: bool = True) -> BoundResult:
@@ -107,8 +138,7 @@ def solve_flow(net: Network, arcs: FlowArcs, *, keep_flow: bool = True) -> Bound
     tubes = net.tubes
     total = int(tubes.sum())
     unassigned_cost = net.cost_per_tube(np.arange(n_b), net.unassigned_result_s)
-    max_cost = float(max(arcs.cost.max(initial=0.0), unassigned_cost.max(initial=0.0)))
-    scale = _scale(max_cost, total)
+    scale, exact_costs = _scale(np.concatenate((arcs.cost, unassigned_cost)), total)
 
     slot_node = n_b + arcs.lab * n_t + arcs.slot
     used_slots = np.unique(slot_node)
@@ -132,7 +162,8 @@ def solve_flow(net: Network, arcs: FlowArcs, *, keep_flow: bool = True) -> Bound
     if status != smcf.OPTIMAL:
         raise BoundError(f"min-cost flow did not solve to optimality (status {status})")
     scaled_opt = smcf.optimal_cost()
-    value = scaled_opt / scale - 0.5 * total / scale
+    rounding = 0.0 if exact_costs else 0.5 * total / scale
+    value = scaled_opt / scale - rounding
     flow = None
     unassigned = None
     if keep_flow:
@@ -198,6 +229,22 @@ def _lab_min(
 def lagrangian_value(
     net: Network, pi: FloatArray, finish: IntArray, c0: FloatArray | None = None
 ) -> tuple[float, FloatArray]:
+    """Value and slot demand of :func:`lagrangian_detail`."""
+    d = lagrangian_detail(net, pi, finish, c0)
+    return d.value, d.demand
+
+
+@dataclass(frozen=True)
+class LagrangianDetail:
+    value: float
+    demand: FloatArray  # tubes wanted per (lab, slot)
+    best: FloatArray  # per batch, cheapest cost + price per tube (or unassigned cost)
+    best_lab: IntArray  # per batch, the lab of ``best`` (-1: unassigned)
+
+
+def lagrangian_detail(
+    net: Network, pi: FloatArray, finish: IntArray, c0: FloatArray | None = None
+) -> LagrangianDetail:
     """The Lagrangian relaxation of the slot capacities at prices ``pi`` (L x T).
 
     For any ``pi >= 0`` this is a lower bound of the flow optimum (weak
@@ -244,7 +291,7 @@ def lagrangian_value(
     demand = np.zeros_like(pi)
     chosen = best_lab >= 0
     np.add.at(demand, (best_lab[chosen], best_slot[chosen]), net.tubes[chosen])
-    return value, demand
+    return LagrangianDetail(value, demand, best, best_lab)
 
 
 def lagrangian_bound(
@@ -395,6 +442,8 @@ def candidate_labs(net: Network, finish: IntArray, k: int) -> list[list[int]]:
 EXACT_ARC_LIMIT = 6_000_000
 #: arcs of the restricted network that stands in for a larger full one
 RESTRICTED_ARC_BUDGET = 6_000_000
+#: slots after the earliest finish kept for a batch's initial labs
+SLOT_WINDOW = 8
 #: relative agreement at which the priced restricted flow counts as exact
 PRICING_TOLERANCE = 1e-7
 
@@ -417,40 +466,110 @@ def budget_arcs(net: Network, finish: IntArray | None = None) -> tuple[FlowArcs,
     return build_arcs(net, f, mask), k
 
 
-def restricted_bound(net: Network, finish: IntArray, *, keep_flow: bool = False) -> BoundResult:
-    """The bound via a flow over each batch's best labs, priced over all arcs.
+def restricted_bound(
+    net: Network,
+    finish: IntArray,
+    *,
+    keep_flow: bool = False,
+    max_rounds: int = 8,
+    time_limit: float | None = None,
+    upper: float | None = None,
+) -> BoundResult:
+    """The bound by column generation over a restricted network.
 
-    The flow over the restricted arcs is solved exactly and its optimal slot
-    prices (:func:`flow_prices`) are put into the Lagrangian of the *full*
-    network, which is a valid bound whatever the restriction left out. When no
-    omitted arc is cheaper at those prices, the two values agree and the bound
-    is the exact SPEC bound; the method string says which case happened.
+    Start with each batch's best few labs and the first slots after its
+    earliest finish; solve that flow exactly and recover its optimal slot
+    prices (:func:`flow_prices`). The Lagrangian of the *full* network at
+    those prices is a valid bound whatever was left out; every batch for which
+    an omitted lab is cheaper at those prices gets that lab (all its slots)
+    added, and the flow is solved again. When nothing prices in any more, the
+    restricted optimum is the exact SPEC bound; the method string says whether
+    that point was reached within ``max_rounds`` and ``time_limit``. With
+    ``upper`` (a known plan's score), rounds stop once the restricted flow
+    costs more than twice that: the restriction is then far from the
+    optimum (overloaded instances) and more rounds would not fit the time.
     """
     t0 = time.perf_counter()
-    arcs, k = budget_arcs(net, finish)
-    res = solve_flow(net, arcs, keep_flow=True)
-    pi = flow_prices(net, res)
-    value, _ = lagrangian_value(net, pi, finish)
-    # float summation over millions of terms: keep the bound on the safe side
-    value -= 1e-9 * abs(value)
-    if value >= res.value * (1 - PRICING_TOLERANCE):
-        method = f"exact min-cost flow (best {k} labs per batch, all arcs priced)"
-        value = min(value, res.value)
-    else:
-        method = f"Lagrangian at flow prices (best {k} labs per batch; not all arcs priced in)"
+    n_b, n_l = net.n_batches, net.n_labs
+    c0 = best_case_costs(net, finish)
+    usable = net.allowed & (finish < net.n_slots)
+    spread = (finish - net.arrival_slot)[usable]
+    # arcs a windowed pair contributes: arrival .. finish + window
+    per_pair = (
+        float(np.mean(np.minimum(spread + SLOT_WINDOW + 1, net.n_slots))) if spread.size else 1.0
+    )
+    k = int(np.clip(RESTRICTED_ARC_BUDGET / (per_pair * max(1, n_b)), 3, 32))
+    window_mask = np.zeros((n_b, n_l), dtype=bool)
+    for b, labs in enumerate(candidate_labs(net, finish, k)):
+        window_mask[b, labs] = True
+    full_mask = np.zeros((n_b, n_l), dtype=bool)
+    unassigned = net.cost_per_tube(np.arange(n_b), net.unassigned_result_s)
+    # prices of zero: every batch at its best case, capacity ignored (cheap, valid)
+    best_value = float((net.tubes * np.minimum(unassigned, c0.min(axis=1, initial=np.inf))).sum())
+    exact = False
+    rounds = 0
+    res: BoundResult | None = None
+    while True:
+        rounds += 1
+        arcs = concat_arcs(
+            build_arcs(net, finish, window_mask & ~full_mask, window=SLOT_WINDOW),
+            build_arcs(net, finish, full_mask),
+        )
+        res = solve_flow(net, arcs, keep_flow=True)
+        pi = flow_prices(net, res)
+        detail = lagrangian_detail(net, pi, finish, c0)
+        # float summation over millions of terms: keep the bound on the safe side
+        value = detail.value - 1e-9 * abs(detail.value)
+        best_value = max(best_value, value)
+        if value >= res.value * (1 - PRICING_TOLERANCE):
+            exact = True
+            best_value = min(value, res.value)
+            break
+        # each batch's dual in the restricted problem: its cheapest arc at the prices
+        u = unassigned.copy()
+        np.minimum.at(u, arcs.batch, arcs.cost + pi[arcs.lab, arcs.slot])
+        tol = 1e-9 * np.maximum(1.0, np.abs(u))
+        add = np.nonzero((detail.best < u - tol) & (detail.best_lab >= 0))[0]
+        log.info(
+            "column generation round %d: restricted %.1f, Lagrangian %.1f, %d batches price in",
+            rounds,
+            res.value,
+            value,
+            add.size,
+        )
+        if add.size == 0 or rounds >= max_rounds:
+            break
+        if upper is not None and res.value > 2 * upper:
+            break
+        if time_limit is not None and time.perf_counter() - t0 >= time_limit:
+            break
+        full_mask[add, detail.best_lab[add]] = True
+    assert res is not None
+    scope = f"best {k} labs per batch + {int(full_mask.sum())} priced-in pairs, {rounds} rounds"
+    method = (
+        f"exact min-cost flow by column generation ({scope})"
+        if exact
+        else f"Lagrangian at flow prices ({scope}; not converged)"
+    )
     return BoundResult(
-        value=max(0.0, value),
+        value=max(0.0, best_value),
         method=method,
         arcs=res.arcs,
         seconds=time.perf_counter() - t0,
         flow=res.flow if keep_flow else None,
         arcs_data=res.arcs_data if keep_flow else None,
         unassigned_tubes=res.unassigned_tubes if keep_flow else None,
+        flow_value=res.value,
     )
 
 
 def lower_bound(
-    net: Network, *, finish: IntArray | None = None, keep_flow: bool = False
+    net: Network,
+    *,
+    finish: IntArray | None = None,
+    keep_flow: bool = False,
+    time_limit: float | None = None,
+    upper: float | None = None,
 ) -> BoundResult:
     """The SPEC bound: over the full network when it is small, else restricted and priced."""
     f = net.finish_slots() if finish is None else finish
@@ -466,4 +585,4 @@ def lower_bound(
             arcs_data=res.arcs_data,
             unassigned_tubes=res.unassigned_tubes,
         )
-    return restricted_bound(net, f, keep_flow=keep_flow)
+    return restricted_bound(net, f, keep_flow=keep_flow, time_limit=time_limit, upper=upper)

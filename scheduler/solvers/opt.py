@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: labs per batch in local search
 CANDIDATE_LABS = 12
+#: share of the time left that column generation may start new rounds in
+BOUND_SHARE = 0.4
 
 
 @dataclass
@@ -187,16 +189,26 @@ def optimise(
     bound_res: BoundResult | None = None
     t0 = time.perf_counter()
     try:
-        bound_res = lower_bound(net, finish=finish, keep_flow=True)
+        bound_res = lower_bound(
+            net,
+            finish=finish,
+            keep_flow=True,
+            time_limit=BOUND_SHARE * clock.remaining,
+            upper=incumbent.total,
+        )
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
     timings["flow"] = time.perf_counter() - t0
-    if bound_res is not None:
+    flow_useful = bound_res is not None and (
+        bound_res.flow_value is None or bound_res.flow_value < incumbent.total
+    )
+    if bound_res is not None and flow_useful:
         t0 = time.perf_counter()
         # several constructions from the flow; the cheapest one is searched
         last = flow_last_slot(net, bound_res)
+        rounds = 3 if clock.remaining > 0.3 * time_limit else 1
         starts = [
-            State.from_schedule(net, cm, round_flow(net, bound_res)),
+            State.from_schedule(net, cm, round_flow(net, bound_res, rounds=rounds)),
             State.from_schedule(
                 net, cm, greedy(net, np.lexsort((net.deadline_s, last, -net.weight)))
             ),
@@ -206,6 +218,7 @@ def optimise(
             if st.total < incumbent.total:
                 incumbent = st
         timings["round"] = time.perf_counter() - t0
+    if bound_res is not None:
         report(incumbent.total, bound_res.value)
 
     t0 = time.perf_counter()
