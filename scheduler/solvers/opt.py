@@ -199,22 +199,20 @@ def optimise(
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
     timings["flow"] = time.perf_counter() - t0
-    flow_useful = bound_res is not None and (
-        bound_res.flow_value is None or bound_res.flow_value < incumbent.total
-    )
-    if bound_res is not None and flow_useful:
+    if bound_res is not None:
         t0 = time.perf_counter()
-        # several constructions from the flow; the cheapest one is searched
+        # several constructions; the cheapest one is searched. Orders by the
+        # flow's last slots help even when the flow itself is far off (overload).
         last = flow_last_slot(net, bound_res)
-        rounds = 3 if clock.remaining > 0.3 * time_limit else 1
         starts = [
-            State.from_schedule(net, cm, round_flow(net, bound_res, rounds=rounds)),
-            State.from_schedule(
-                net, cm, greedy(net, np.lexsort((net.deadline_s, last, -net.weight)))
-            ),
-            State.from_schedule(net, cm, greedy(net, np.lexsort((-net.weight, last)))),
+            greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),
+            greedy(net, np.lexsort((-net.weight, last))),
         ]
-        for st in starts:
+        if bound_res.flow_value is None or bound_res.flow_value < incumbent.total:
+            rounds = 3 if clock.remaining > 0.3 * time_limit else 1
+            starts.append(round_flow(net, bound_res, rounds=rounds))
+        for sched in starts:
+            st = State.from_schedule(net, cm, sched)
             if st.total < incumbent.total:
                 incumbent = st
         timings["round"] = time.perf_counter() - t0
