@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/natsched plan fixtures/demo -o build/demo-plan.csv
+	$(BIN)/natsched plan fixtures/demo -o build/demo-plan.csv --time-limit 20
 	$(BIN)/natsched check fixtures/demo build/demo-plan.csv
 
 test: $(STAMP)

@@ -32,12 +32,20 @@ from scheduler.solvers.labqueue import CostModel
 from scheduler.solvers.lns import LNS
 from scheduler.solvers.localsearch import LocalSearch
 from scheduler.solvers.state import State
-from scheduler.solvers.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
+from scheduler.solvers.stop import (
+    MaxIterations,
+    MaxRuntime,
+    MultipleCriteria,
+    StoppingCriterion,
+    TargetGap,
+)
 
 log = logging.getLogger(__name__)
 
 #: labs per batch in local search
 CANDIDATE_LABS = 12
+#: stop searching once the plan is this close to the bound (relative)
+DEFAULT_GAP_TARGET = 1e-4
 #: share of the time left that column generation may start new rounds in
 BOUND_SHARE = 0.4
 
@@ -154,6 +162,7 @@ def optimise(
     on_progress: Callable[[dict[str, float]], None] | None = None,
     max_iterations: int | None = None,
     workers: int = 1,
+    gap_target: float = DEFAULT_GAP_TARGET,
 ) -> OptOutcome:
     """Improve on greedy until ``time_limit`` seconds or ``max_iterations`` LNS steps."""
     clock = MaxRuntime(time_limit)
@@ -218,6 +227,11 @@ def optimise(
         timings["round"] = time.perf_counter() - t0
     if bound_res is not None:
         report(incumbent.total, bound_res.value)
+
+    if bound_res is not None and gap_target > 0:
+        gap_stop = TargetGap(bound_res.value, gap_target)
+        criterion = MultipleCriteria([criterion, gap_stop])
+        lns_stop = MultipleCriteria([lns_stop, gap_stop])
 
     t0 = time.perf_counter()
     cands = flow_candidates(net, finish, bound_res, CANDIDATE_LABS)

@@ -65,3 +65,16 @@ class MultipleCriteria:
     def __call__(self, best_cost: float) -> bool:
         # evaluate all so that each keeps its own count
         return any([c(best_cost) for c in self.criteria])
+
+
+class TargetGap:
+    """Stops once the incumbent is within ``gap`` (relative) of a proven bound."""
+
+    def __init__(self, bound: float, gap: float) -> None:
+        self.bound = bound
+        self.gap = gap
+
+    def __call__(self, best_cost: float) -> bool:
+        if self.bound <= 0:
+            return best_cost <= 0
+        return (best_cost - self.bound) / self.bound <= self.gap
