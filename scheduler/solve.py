@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
-from scheduler.domain import Plan, Problem
+import numpy as np
+
+from scheduler.domain import Chunk, Plan, Problem
 from scheduler.evaluate import evaluate
 from scheduler.network import Network
 from scheduler.result import Result
@@ -28,6 +31,27 @@ class InvalidPlanError(AssertionError):
     """A solver produced a plan the evaluator rejects: a bug, never returned."""
 
 
+def _network_around(problem: Problem, frozen: tuple[Chunk, ...]) -> Network:
+    """The network of ``problem`` with the frozen chunks' tubes taken out of capacity."""
+    net = Network.build(problem)
+    if not frozen:
+        return net
+    cap_left = net.cap_left.copy()
+    for c in frozen:
+        lab = problem.lab_index.get(c.lab_id)
+        slot = problem.config.slot_index(c.slot_start)
+        if lab is None or slot is None:
+            raise ValueError(f"frozen chunk is not on a lab and slot of the problem: {c}")
+        cap_left[lab, slot] -= c.tubes
+    if (cap_left < 0).any():
+        lab, slot = np.argwhere(cap_left < 0)[0]
+        raise ValueError(
+            f"frozen chunks exceed the capacity of lab {problem.labs[lab].lab_id} "
+            f"in the slot at {problem.config.slot_start(int(slot)).isoformat()}"
+        )
+    return replace(net, cap_left=cap_left)
+
+
 def solve(
     problem: Problem,
     *,
@@ -39,6 +63,7 @@ def solve(
     progress: ProgressFn | None = None,
     max_iterations: int | None = None,
     workers: int = 1,
+    frozen: Plan | None = None,
 ) -> Result:
     """Plan every batch of ``problem``.
 
@@ -61,12 +86,27 @@ def solve(
         Stop the optimiser after this many neighbourhoods (repeatable runs).
     workers
         CP-SAT workers per neighbourhood; 1 keeps a seeded run repeatable.
+    frozen
+        Chunks that must stay exactly as they are (batches already being
+        processed). Their batches are not re-planned, their tubes are taken out
+        of the capacity first, and the bound is then the bound given them.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    net = Network.build(problem)
+    frozen_chunks: tuple[Chunk, ...] = frozen.chunks if frozen is not None else ()
+    frozen_ids = {c.batch_id for c in frozen_chunks}
+    free_problem = problem
+    if frozen_ids:
+        free_problem = replace(
+            problem, batches=tuple(b for b in problem.batches if b.batch_id not in frozen_ids)
+        )
+        if initial_plan is not None:
+            initial_plan = Plan(
+                tuple(c for c in initial_plan.chunks if c.batch_id not in frozen_ids)
+            )
+    net = _network_around(free_problem, frozen_chunks)
     timings["network"] = time.perf_counter() - t0
 
     start: Schedule | None = None
@@ -116,8 +156,11 @@ def solve(
         timings["bound"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    plan = schedule.to_plan(net)
+    plan = Plan(schedule.to_plan(net).chunks + frozen_chunks)
     ev = evaluate(problem, plan)
+    if bound_value is not None and frozen_ids:
+        # the frozen batches' cost is fixed, so it adds to the bound of the rest
+        bound_value += sum(ev.per_batch[b].cost for b in frozen_ids if b in ev.per_batch)
     timings["check"] = time.perf_counter() - t0
     if not ev.valid:
         raise InvalidPlanError(

@@ -26,6 +26,8 @@ from scheduler.solvers.stop import MaxRuntime
 
 log = logging.getLogger(__name__)
 
+#: CP-SAT work units for a whole small instance (bounded so reruns repeat)
+WHOLE_INSTANCE_WORK = 30.0
 #: free (batch, lab, slot) triples above which a neighbourhood is shrunk
 MAX_CELLS = 12_000
 EPS = 1e-6
@@ -178,7 +180,7 @@ class LNS:
             if budget < 0.05:
                 return
             if self.whole_instance_fits():
-                improved = self.step(clock.remaining)
+                improved = self.step(clock.remaining, WHOLE_INSTANCE_WORK)
                 if improved and on_improve is not None:
                     on_improve(self.s.total)
                 return

@@ -1,0 +1,70 @@
+"""The optimiser against exact answers, and its promises to re-planning."""
+
+from __future__ import annotations
+
+import pytest
+from builders import at, batch, lab, problem, random_problem
+
+from scheduler.domain import Chunk, Plan
+from scheduler.network import Network
+from scheduler.solve import solve
+from scheduler.solvers.cpsat import solve_exact
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tiny_instances_match_exact_cpsat(seed):
+    # Small enough that CP-SAT proves optimality on the whole instance; the
+    # optimiser must find the same score (CP-SAT costs are rounded to 1/1000).
+    p = random_problem(seed, n_batches=8, n_labs=2, n_sites=3, horizon_hours=12)
+    exact = solve_exact(Network.build(p), time_limit=60)
+    assert exact is not None and exact.optimal
+    res = solve(p, time_limit=30, seed=0)
+    assert res.evaluation.valid
+    assert res.score == pytest.approx(exact.objective, abs=8 * 0.001 + 1e-6)
+    assert res.status == "optimal"
+
+
+def test_priority_beats_fifo_by_hand():
+    # One lab, 10 tubes/h, two boxes arriving together: the urgent one first.
+    # Urgent first: 10*10*5 + 1*10*6 = 560 (the other order costs 650).
+    p = problem(batches=[batch("B1"), batch("B2", priority="urgent")])
+    res = solve(p, time_limit=5)
+    assert res.score == pytest.approx(560.0)
+    assert res.status == "optimal"
+
+
+def test_frozen_chunks_stay_and_capacity_is_respected():
+    # B1 is being processed in slot 2 (10:00): it must stay there, and B2 must
+    # use the capacity left around it.
+    p = problem(batches=[batch("B1"), batch("B2")])
+    # the whole slot 10:00 is taken by B1
+    frozen = Plan((Chunk("B1", "L1", at(2), 10),))
+    res = solve(p, time_limit=5, frozen=frozen)
+    rows = res.plan.by_batch()
+    assert [(c.slot_start, c.tubes) for c in rows["B1"]] == [(at(2), 10)]
+    # B2 takes slot 1 (09:00), before the frozen chunk
+    assert [(c.slot_start, c.tubes) for c in rows["B2"]] == [(at(1), 10)]
+    assert res.evaluation.valid
+
+
+def test_frozen_chunks_over_capacity_are_refused():
+    p = problem(batches=[batch("B1", tubes=20)])
+    with pytest.raises(ValueError, match="exceed the capacity of lab L1"):
+        solve(p, frozen=Plan((Chunk("B1", "L1", at(2), 20),)))
+
+
+def test_pinned_lab_is_kept_even_when_worse():
+    # L2 is the faster lab, but B1 is pinned (already dispatched) to L1.
+    p = problem(
+        labs=[lab("L1", run_minutes=300), lab("L2", run_minutes=60)],
+        batches=[batch("B1", pinned_lab="L1")],
+    )
+    res = solve(p, time_limit=5)
+    assert res.plan.lab_of()["B1"] == "L1"
+
+
+def test_repeatable_with_iterations():
+    p = random_problem(21, n_batches=200, n_labs=8, n_sites=10, horizon_hours=24)
+    a = solve(p, time_limit=60, seed=4, max_iterations=3)
+    b = solve(p, time_limit=60, seed=4, max_iterations=3)
+    assert a.plan == b.plan
