@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,10 @@ from scheduler.spec_io import InputError
 EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 1, 2
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A problem the user can fix, reported in one line with exit code 2."""
 
 
 def _add_command(
@@ -44,6 +49,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     problem = load_instance(args.instance)
     initial = read_plan(args.initial_plan) if args.initial_plan else None
+    # fail before a long solve, not after it
+    _check_writable(args.output)
     bar = ProgressBar(args.time_limit) if not args.quiet else None
     try:
         result = solve(
@@ -67,6 +74,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(format_result(problem, result))
         print(f"plan written to {out}")
     return EXIT_OK
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise CliError(f"cannot write {path}: not a writable file path")
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -186,8 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except InputError as exc:
+    except (InputError, CliError) as exc:
         print(f"natsched: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as exc:
+        print(f"natsched: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("natsched: interrupted", file=sys.stderr)
