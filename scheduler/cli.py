@@ -186,7 +186,13 @@ def _fixtures_parser(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
-_EXTENSIONS: list[Callable[[Any], None]] = [_fixtures_parser]
+def _explain_parser(sub: argparse._SubParsersAction) -> None:
+    from scheduler.cli_explain import add_parser
+
+    add_parser(sub)
+
+
+_EXTENSIONS: list[Callable[[Any], None]] = [_fixtures_parser, _explain_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
