@@ -281,12 +281,14 @@ def _finish_labs(
             open_h, close_h = 8, 18
         elif d.kind == "mobile" and u[i] < 0.25:
             open_h, close_h = 8, 20
+        # extraction + amplification + review; designated hospitals run the
+        # fever-clinic lines on short single-tube protocols
         run = {
-            "cdc": (180, 240, 270, 360),
-            "hospital": (210, 240, 270, 300),
-            "designated_hospital": (180, 180, 210, 240),
-            "third_party": (180, 180, 210, 240),
-            "mobile": (180, 210, 210, 240),
+            "cdc": (150, 180, 210, 240),
+            "hospital": (180, 210, 240, 270),
+            "designated_hospital": (120, 120, 150, 180),
+            "third_party": (150, 180, 180, 210),
+            "mobile": (150, 180, 180, 210),
         }[d.kind][int(runs[i])]
         iso = d.kind in ("cdc", "designated_hospital") or (
             d.kind in ("hospital", "third_party") and u[i] > 0.75
