@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-quality bench-scaling clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (natsched needs Python 3.11)"; exit 1; }
@@ -32,6 +32,21 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format scheduler webui tests benchmarks
 	$(BIN)/ruff check --fix scheduler webui tests benchmarks
+
+# Speed tier: each preset timed and checked; saved runs compare over time and
+# a 10 % regression of time (mean) fails the run once a previous one exists.
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --bench -p no:cacheprovider \
+		--benchmark-autosave --benchmark-storage=build/bench/speed \
+		$$(ls build/bench/speed/*/*.json >/dev/null 2>&1 && echo --benchmark-compare --benchmark-compare-fail=mean:10%)
+
+# Quality tier: seeds x presets x time limits; tables and plots in build/bench/
+bench-quality: $(STAMP)
+	$(BIN)/python -m benchmarks.study quality
+
+# Scaling study: 1k-100k batches, fitted growth exponent
+bench-scaling: $(STAMP)
+	$(BIN)/python -m benchmarks.study scaling
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
