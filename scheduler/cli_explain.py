@@ -51,7 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "(tubes/hour, where, when) that would recover them. With --batch: every "
             "lab's option for that batch and what is binding."
         ),
-        epilog="example:\n  natsched explain fixtures/demo build/demo-plan.csv --batch B411001-0001-01-01",
+        epilog=(
+            "example:\n"
+            "  natsched explain fixtures/demo build/demo-plan.csv --batch B411001-0001-01-01"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("instance", help="SPEC instance folder")

@@ -391,7 +391,8 @@ def format_shortfall(rep: ShortfallReport, top: int = 10) -> str:
         return "no late or unassigned tubes: capacity is sufficient for this plan"
     lines = [
         f"late tubes {rep.late_tubes:,}   unassigned tubes {rep.unassigned_tubes:,}   "
-        f"lateness cost {rep.lateness_cost:,.1f}   late whatever the capacity {rep.structural_tubes:,}",
+        f"lateness cost {rep.lateness_cost:,.1f}   "
+        f"late whatever the capacity {rep.structural_tubes:,}",
         "",
         f"  {'city':<22} {'late':>8} {'tube-h':>10} {'unassigned':>10} {'structural':>10}"
         f" {'extra tubes/h':>13}  when                     where",
