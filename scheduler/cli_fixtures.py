@@ -61,13 +61,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "generate",
         help="write one preset into OUTDIR",
         description="Write a SPEC instance, uploads/ and fixture.json into OUTDIR.",
+        epilog="example:\n  natsched fixtures generate city /tmp/city --seed 7",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g.add_argument("scale", metavar="SCALE", choices=list(PRESETS), help=", ".join(PRESETS))
     g.add_argument("outdir", metavar="OUTDIR", type=Path, help="folder to write (created)")
     g.add_argument("--seed", type=int, default=None, help="default: the preset's own seed")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     g.set_defaults(handler=_cmd_generate)
-    ls = sub.add_parser("list", help="list the presets", description="List the presets.")
+    ls = sub.add_parser(
+        "list",
+        help="list the presets",
+        description="List the presets.",
+        epilog="example:\n  natsched fixtures list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ls.set_defaults(handler=_cmd_list)
 
     def _help(args: argparse.Namespace) -> int:

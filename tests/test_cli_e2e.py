@@ -39,7 +39,15 @@ def test_help_has_examples():
         r = run(*args, "--help")
         assert r.returncode == 0
         assert "natsched" in r.stdout
-    assert "example:" in run("plan", "--help").stdout
+    for args in (
+        ["plan"],
+        ["check"],
+        ["bound"],
+        ["explain"],
+        ["fixtures", "generate"],
+        ["fixtures", "list"],
+    ):
+        assert "example:" in run(*args, "--help").stdout, args
 
 
 def test_plan_writes_a_plan_that_check_calls_valid(county_plan):
