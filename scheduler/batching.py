@@ -109,37 +109,47 @@ def counts_to_batches(rows: Iterable[UploadRow], rules: BatchingRules | None = N
     format, naming the site and its row number.
     """
     rules = rules or BatchingRules()
-    if rules.box_tubes < 1:
-        raise DomainError(f"box_tubes must be >= 1, got {rules.box_tubes}")
-    handling = timedelta(minutes=rules.handling_minutes)
     row_number: dict[str, int] = {}
     out: list[Batch] = []
     for row in rows:
         n = row_number[row.site_id] = row_number.get(row.site_id, 0) + 1
-        bad = row_problems(row)
-        if bad:
-            raise DomainError(f"site {row.site_id} row {n}: " + "; ".join(bad))
-        priority, isolation = CATEGORY_RULES[row.category]
-        tubes = row.tubes
-        n_boxes = math.ceil(tubes / rules.box_tubes)
-        people_left = row.people
-        for k in range(n_boxes):
-            box_tubes = min(rules.box_tubes, tubes - k * rules.box_tubes)
-            last = k == n_boxes - 1
-            # a full pooled tube holds pool_size people; the last box takes the rest
-            people = people_left if last else box_tubes * row.pool_size
-            people_left -= people
-            out.append(
-                Batch(
-                    batch_id=batch_id_for(row.site_id, n, k + 1),
-                    site_id=row.site_id,
-                    collected_at=row.window_start,
-                    ready_at=row.window_end + handling,
-                    tubes=box_tubes,
-                    priority=priority,
-                    isolation=isolation,
-                    people=people,
-                    deadline=row.due_at,
-                )
+        out.extend(row_to_batches(row, n, rules))
+    return out
+
+
+def row_to_batches(
+    row: UploadRow, row_number: int, rules: BatchingRules | None = None
+) -> list[Batch]:
+    """The boxes of one count row, the ``row_number``-th of its site."""
+    rules = rules or BatchingRules()
+    if rules.box_tubes < 1:
+        raise DomainError(f"box_tubes must be >= 1, got {rules.box_tubes}")
+    bad = row_problems(row)
+    if bad:
+        raise DomainError(f"site {row.site_id} row {row_number}: " + "; ".join(bad))
+    handling = timedelta(minutes=rules.handling_minutes)
+    priority, isolation = CATEGORY_RULES[row.category]
+    tubes = row.tubes
+    n_boxes = math.ceil(tubes / rules.box_tubes)
+    people_left = row.people
+    out: list[Batch] = []
+    for k in range(n_boxes):
+        box_tubes = min(rules.box_tubes, tubes - k * rules.box_tubes)
+        last = k == n_boxes - 1
+        # a full pooled tube holds pool_size people; the last box takes the rest
+        people = people_left if last else box_tubes * row.pool_size
+        people_left -= people
+        out.append(
+            Batch(
+                batch_id=batch_id_for(row.site_id, row_number, k + 1),
+                site_id=row.site_id,
+                collected_at=row.window_start,
+                ready_at=row.window_end + handling,
+                tubes=box_tubes,
+                priority=priority,
+                isolation=isolation,
+                people=people,
+                deadline=row.due_at,
             )
+        )
     return out

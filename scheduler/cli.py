@@ -192,7 +192,13 @@ def _explain_parser(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
-_EXTENSIONS: list[Callable[[Any], None]] = [_fixtures_parser, _explain_parser]
+def _db_parser(sub: argparse._SubParsersAction) -> None:
+    from scheduler.cli_db import add_parser
+
+    add_parser(sub)
+
+
+_EXTENSIONS: list[Callable[[Any], None]] = [_fixtures_parser, _explain_parser, _db_parser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -882,6 +882,40 @@ def _json_number(value: float) -> float | int:
     return value if isinstance(value, int) else float(value)
 
 
+def config_to_json(cfg: Config) -> dict[str, Any]:
+    """The ``instance.json`` object of ``cfg``, every key explicit."""
+    doc = {
+        "plan_start": format_ts(cfg.plan_start),
+        "horizon_hours": cfg.horizon_hours,
+        "slot_minutes": cfg.slot_minutes,
+        "travel": {
+            "speed_kmh": float(cfg.travel.speed_kmh),
+            "road_factor": float(cfg.travel.road_factor),
+            "handling_minutes": cfg.travel.handling_minutes,
+            "max_travel_minutes": cfg.travel.max_travel_minutes,
+        },
+        "sla_hours": {p: _json_number(v) for p, v in cfg.sla_hours.items()},
+        "priority_weight": {p: _json_number(v) for p, v in cfg.priority_weight.items()},
+        "late_factor": float(cfg.late_factor),
+        "timezone": cfg.timezone,
+    }
+    return doc
+
+
+def config_from_json(doc: dict[str, Any]) -> Config:
+    """The inverse of :func:`config_to_json` (for trusted, complete objects)."""
+    return Config(
+        plan_start=parse_ts(doc["plan_start"]),
+        horizon_hours=doc["horizon_hours"],
+        slot_minutes=doc["slot_minutes"],
+        travel=TravelModel(**doc["travel"]),
+        sla_hours=dict(doc["sla_hours"]),
+        priority_weight=dict(doc["priority_weight"]),
+        late_factor=doc["late_factor"],
+        timezone=doc["timezone"],
+    )
+
+
 def write_instance(problem: Problem, folder: str | Path) -> Path:
     """Write ``problem`` as a SPEC instance folder.
 
@@ -905,22 +939,7 @@ def write_instance(problem: Problem, folder: str | Path) -> Path:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = problem.config
-    doc = {
-        "plan_start": format_ts(cfg.plan_start),
-        "horizon_hours": cfg.horizon_hours,
-        "slot_minutes": cfg.slot_minutes,
-        "travel": {
-            "speed_kmh": float(cfg.travel.speed_kmh),
-            "road_factor": float(cfg.travel.road_factor),
-            "handling_minutes": cfg.travel.handling_minutes,
-            "max_travel_minutes": cfg.travel.max_travel_minutes,
-        },
-        "sla_hours": {p: _json_number(v) for p, v in cfg.sla_hours.items()},
-        "priority_weight": {p: _json_number(v) for p, v in cfg.priority_weight.items()},
-        "late_factor": float(cfg.late_factor),
-        "timezone": cfg.timezone,
-    }
+    doc = config_to_json(problem.config)
     (folder / INSTANCE_JSON).write_text(
         json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )

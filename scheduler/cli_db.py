@@ -1,0 +1,184 @@
+"""``natsched db ...`` and ``natsched upload``: the store from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+
+EXAMPLES = {
+    "upgrade": "natsched db upgrade",
+    "seed": "natsched db seed demo",
+    "export": "natsched db export /tmp/current",
+}
+
+
+def _now(args: argparse.Namespace) -> datetime:
+    from scheduler.spec_io import parse_ts
+
+    return (
+        parse_ts(args.now) if getattr(args, "now", None) else datetime.now().replace(microsecond=0)
+    )
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from scheduler.store.db import database_url, upgrade
+
+    url = database_url(args.db)
+    upgrade(url)
+    print(f"database at the newest schema: {_safe(url)}")
+    return 0
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from scheduler.store.db import make_engine, transaction, upgrade
+    from scheduler.store.world import seed
+
+    problem = _problem_of(args.source, args.seed)
+    upgrade(args.db)
+    engine = make_engine(args.db)
+    with transaction(engine) as s:
+        seed(s, problem, now=_now(args), user="cli", with_batches=not args.without_batches)
+    print(
+        f"seeded {len(problem.labs)} labs, {len(problem.sites)} sites"
+        + ("" if args.without_batches else f", {len(problem.batches)} batches")
+    )
+    return 0
+
+
+def _problem_of(source: str, seed: int | None):  # type: ignore[no-untyped-def]
+    from scheduler.fixturegen import PRESETS, generate
+    from scheduler.spec_io import load_instance
+
+    if Path(source).is_dir():
+        return load_instance(source)
+    if source in PRESETS:
+        return generate(source, seed).problem
+    from scheduler.spec_io import InputError, Located
+
+    raise InputError([Located(source, None, None, "neither an instance folder nor a preset name")])
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from scheduler.store.db import make_engine, transaction
+    from scheduler.store.world import export_instance
+
+    with transaction(make_engine(args.db)) as s:
+        out = export_instance(s, args.folder)
+    print(f"instance written to {out}")
+    return 0
+
+
+def _cmd_upload(args: argparse.Namespace) -> int:
+    from scheduler.ingest import IngestSettings, upload
+    from scheduler.store.db import make_engine, transaction, upgrade
+
+    path = Path(args.file)
+    data = path.read_bytes()
+    upgrade(args.db)
+    settings = IngestSettings(max_future_hours=args.max_future_hours)
+    with transaction(make_engine(args.db)) as s:
+        rep = upload(
+            s,
+            data,
+            path.name,
+            args.county,
+            user=args.user,
+            now=_now(args),
+            mode="dry-run" if args.dry_run else "commit",
+            accept_valid_rows=args.accept_valid_rows,
+            settings=settings,
+        )
+    if args.json:
+        print(json.dumps(rep.to_dict(), ensure_ascii=False, default=str))
+    else:
+        print(
+            f"{rep.status}: {rep.filename} rows {rep.rows_total}, valid {rep.rows_valid}, "
+            f"stored {rep.rows_stored} (new {rep.counts_new}, replaced {rep.counts_replaced}, "
+            f"unchanged {rep.counts_unchanged}), boxes {rep.batches_created}"
+        )
+        for e in rep.errors[:200]:
+            print(f"  {path.name}: {e}")
+        if len(rep.errors) > 200:
+            print(f"  ... and {len(rep.errors) - 200} more")
+    return 0 if not rep.errors or rep.status == "partial" else 2
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    db = subparsers.add_parser(
+        "db",
+        help="Create, seed and export the database.",
+        description="The store: SQLite in ./instance by default, NATSCHED_DATABASE_URL otherwise.",
+        epilog="example:\n  natsched db seed demo",
+        formatter_class=fmt,
+    )
+    sub = db.add_subparsers(dest="db_command", metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", help="SQLAlchemy URL (default: NATSCHED_DATABASE_URL or SQLite)")
+
+    p = sub.add_parser(
+        "upgrade",
+        help="apply the migrations",
+        epilog=f"example:\n  {EXAMPLES['upgrade']}",
+        formatter_class=fmt,
+    )
+    common(p)
+    p.set_defaults(handler=_cmd_upgrade)
+    p = sub.add_parser(
+        "seed",
+        help="load a preset or an instance folder (replaces the world)",
+        epilog=f"example:\n  {EXAMPLES['seed']}",
+        formatter_class=fmt,
+    )
+    common(p)
+    p.add_argument("source", help="preset name (demo, county, city, ...) or SPEC folder")
+    p.add_argument("--seed", type=int, help="generator seed for a preset")
+    p.add_argument(
+        "--without-batches",
+        action="store_true",
+        help="labs and sites only; batches come from uploads",
+    )
+    p.add_argument("--now", help="timestamp recorded in the audit log")
+    p.set_defaults(handler=_cmd_seed)
+    p = sub.add_parser(
+        "export",
+        help="write the stored world as a SPEC instance",
+        epilog=f"example:\n  {EXAMPLES['export']}",
+        formatter_class=fmt,
+    )
+    common(p)
+    p.add_argument("folder", help="instance folder to write")
+    p.set_defaults(handler=_cmd_export)
+
+    up = subparsers.add_parser(
+        "upload",
+        help="Check and store a county office's sample-count file.",
+        description="Read a county upload (docs/uploads.md), report every bad cell, store it.",
+        epilog=(
+            "example:\n  natsched upload fixtures/demo/uploads/411001.csv --county 411001 --dry-run"
+        ),
+        formatter_class=fmt,
+    )
+    common(up)
+    up.add_argument("file", help="CSV (UTF-8 or GB18030) or XLSX")
+    up.add_argument("--county", required=True, help="the uploading office's county code")
+    up.add_argument("--dry-run", action="store_true", help="report only, store nothing")
+    up.add_argument(
+        "--accept-valid-rows", action="store_true", help="store the good rows, report the rest"
+    )
+    up.add_argument("--user", default="cli", help="who uploads (audit log)")
+    up.add_argument("--now", help="the time of the upload (default: now)")
+    up.add_argument(
+        "--max-future-hours", type=float, default=6.0, help="latest window start after now"
+    )
+    up.add_argument("--json", action="store_true", help="print the report as JSON")
+    up.set_defaults(handler=_cmd_upload)

@@ -1,0 +1,390 @@
+"""One upload, checked whole and stored all-or-nothing (or good rows only).
+
+``upload()`` is the function behind the CLI, the web page and the API. Time
+is passed in, never read from the clock. A rejected or dry-run upload writes
+nothing; a re-sent file (same checksum) changes nothing; a corrected count
+for the same site, window and category replaces the old one, its boxes are
+re-made, and the change is kept in the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import PurePath
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from scheduler.batching import BatchingRules, UploadRow, row_to_batches
+from scheduler.ingest.reader import CATEGORY, CellError, UnreadableFile, read_table
+from scheduler.spec_io import parse_ts
+from scheduler.store import models as m
+from scheduler.store.world import batch_row
+
+POOL_SIZES = (1, 5, 10, 20)
+FORMULA_START = ("=", "+", "-", "@")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    max_people: int = 200_000  # per row: more is a typing error, not a count
+    max_future_hours: float = 6.0  # a window may not start later than now + this
+    rules: BatchingRules = field(default_factory=BatchingRules)
+
+
+@dataclass
+class UploadReport:
+    status: str  # dry-run | stored | partial | rejected | duplicate
+    filename: str
+    checksum: str
+    rows_total: int = 0
+    rows_valid: int = 0
+    rows_stored: int = 0
+    counts_new: int = 0
+    counts_replaced: int = 0
+    counts_unchanged: int = 0
+    batches_created: int = 0
+    upload_id: int | None = None
+    errors: list[CellError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("dry-run", "stored", "partial", "duplicate") and (
+            self.status != "dry-run" or not self.errors
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        d["errors"] = [e.__dict__ for e in self.errors]
+        return d
+
+
+def safe_name(filename: str) -> str:
+    """The file's base name only: a path in a name is never used as a path."""
+    name = PurePath(filename.replace("\\", "/")).name
+    return "".join(ch for ch in name if ch.isprintable())[:255] or "upload"
+
+
+def upload(
+    session: Session,
+    data: bytes,
+    filename: str,
+    county_code: str,
+    *,
+    user: str,
+    now: datetime,
+    mode: str = "commit",
+    accept_valid_rows: bool = False,
+    settings: IngestSettings | None = None,
+) -> UploadReport:
+    """Check ``data`` as county ``county_code``'s upload and, in commit mode, store it."""
+    if mode not in ("dry-run", "commit"):
+        raise ValueError(f"mode must be 'dry-run' or 'commit', got {mode!r}")
+    settings = settings or IngestSettings()
+    name = safe_name(filename)
+    checksum = hashlib.sha256(data).hexdigest()
+    report = UploadReport(status="rejected", filename=name, checksum=checksum)
+    try:
+        table = read_table(data, name)
+    except UnreadableFile as exc:
+        report.errors = exc.errors
+        return report
+    report.rows_total = len(table)
+    if report.rows_total == 0:
+        report.errors = [CellError(None, None, "", "the file has a header but no rows")]
+        return report
+    rows, errors = validate(session, table, county_code, now, settings)
+    report.errors = errors
+    report.rows_valid = len(rows)
+    if mode == "dry-run":
+        report.status = "dry-run"
+        return report
+    if errors and not accept_valid_rows:
+        return report
+    if not rows:
+        return report
+    dup = session.scalar(
+        select(m.Upload.id).where(
+            m.Upload.checksum == checksum,
+            m.Upload.county_code == county_code,
+            m.Upload.outcome.in_(("stored", "partial")),
+        )
+    )
+    if dup is not None:
+        report.status, report.upload_id = "duplicate", dup
+        return report
+    rec = m.Upload(
+        county_code=county_code,
+        user=user,
+        received_at=now,
+        filename=name,
+        checksum=checksum,
+        size_bytes=len(data),
+        mode=mode,
+        outcome="partial" if errors else "stored",
+        rows_total=report.rows_total,
+        rows_stored=0,
+        errors=[e.__dict__ for e in errors],
+    )
+    session.add(rec)
+    session.flush()
+    _store(session, rec, rows, report, user, now, settings)
+    rec.rows_stored = report.rows_stored
+    report.upload_id = rec.id
+    report.status = rec.outcome
+    session.add(
+        m.AuditLog(
+            at=now,
+            user=user,
+            action="upload",
+            target=f"county {county_code}",
+            detail={
+                "upload_id": rec.id,
+                "file": name,
+                "rows": report.rows_stored,
+                "errors": len(errors),
+            },
+        )
+    )
+    session.flush()
+    return report
+
+
+def validate(
+    session: Session,
+    table: pd.DataFrame,
+    county_code: str,
+    now: datetime,
+    settings: IngestSettings,
+) -> tuple[list[tuple[int, UploadRow]], list[CellError]]:
+    """Every row checked; returns the good rows (with their line) and every bad cell."""
+    errors: list[CellError] = []
+    counties = set(session.scalars(select(m.County.code)))
+    site_county = {r[0]: r[1] for r in session.execute(select(m.Site.site_id, m.Site.county_code))}
+    if county_code not in counties:
+        errors.append(CellError(None, "county_code", county_code, "unknown county"))
+    good: list[tuple[int, UploadRow]] = []
+    seen: dict[tuple[str, datetime, datetime, str], int] = {}
+    latest = now + timedelta(hours=settings.max_future_hours)
+    has_due = "due_at" in table.columns
+    has_tubes = "tubes" in table.columns
+    for line, rec in zip(table.index.tolist(), table.to_dict("records"), strict=True):
+        bad: list[CellError] = []
+
+        def err(
+            col: str,
+            rule: str,
+            value: str | None = None,
+            _line: int = line,
+            _rec: dict[Any, Any] = rec,
+            _bad: list[CellError] = bad,
+        ) -> None:
+            shown = _rec.get(col, "") if value is None else value
+            _bad.append(CellError(_line, col, shown, rule))
+
+        county = rec["county_code"]
+        if county != county_code:
+            err("county_code", f"this office uploads for county {county_code} only")
+        site = rec["site_id"]
+        if site not in site_county:
+            err("site_id", "unknown site")
+        elif site_county[site] != county_code:
+            err("site_id", f"site belongs to county {site_county[site]}")
+        if rec["site_name"].startswith(FORMULA_START):
+            err("site_name", "looks like a spreadsheet formula")
+        lat = _number(rec["lat"], -90, 90)
+        lon = _number(rec["lon"], -180, 180)
+        if lat is None:
+            err("lat", "not a latitude in -90..90")
+        if lon is None:
+            err("lon", "not a longitude in -180..180")
+        start = _ts(rec["window_start"])
+        end = _ts(rec["window_end"])
+        if start is None:
+            err("window_start", "not a timestamp YYYY-MM-DDTHH:MM")
+        if end is None:
+            err("window_end", "not a timestamp YYYY-MM-DDTHH:MM")
+        if start and end and end < start:
+            err("window_end", "window ends before it starts")
+        if start and start > latest:
+            err("window_start", f"window starts more than {settings.max_future_hours:g} h from now")
+        category = CATEGORY.get(rec["category"])
+        if category is None:
+            err("category", "unknown category")
+        pool = _int(rec["pool_size"])
+        if pool not in POOL_SIZES:
+            err("pool_size", "pool size must be 1, 5, 10 or 20")
+        people = _int(rec["people"])
+        if people is None or people < 1:
+            err("people", "must be a whole number >= 1")
+        elif people > settings.max_people:
+            err("people", f"more than {settings.max_people:,} people in one row: check the number")
+        if has_tubes and rec["tubes"] and _int(rec["tubes"]) is None:
+            err("tubes", "must be a whole number")
+        due = None
+        if has_due and rec["due_at"]:
+            due = _ts(rec["due_at"])
+            if due is None:
+                err("due_at", "not a timestamp YYYY-MM-DDTHH:MM")
+        if start and end and category:
+            key = (site, start, end, category)
+            if key in seen:
+                err(
+                    "site_id",
+                    f"duplicate of row {seen[key]} (same site, window and category)",
+                    site,
+                )
+            else:
+                seen[key] = line
+        if bad:
+            errors.extend(bad)
+            continue
+        assert start and end and category and pool and people is not None
+        good.append(
+            (
+                line,
+                UploadRow(
+                    county_code=county,
+                    site_id=site,
+                    site_name=rec["site_name"],
+                    lat=float(lat or 0.0),
+                    lon=float(lon or 0.0),
+                    window_start=start,
+                    window_end=end,
+                    category=category,
+                    pool_size=pool,
+                    people=people,
+                    due_at=due,
+                ),
+            )
+        )
+    return good, errors
+
+
+def _store(
+    session: Session,
+    rec: m.Upload,
+    rows: list[tuple[int, UploadRow]],
+    report: UploadReport,
+    user: str,
+    now: datetime,
+    settings: IngestSettings,
+) -> None:
+    next_row: dict[str, int] = {}
+    for _line, row in rows:
+        existing = session.scalar(
+            select(m.SampleCount).where(
+                m.SampleCount.site_id == row.site_id,
+                m.SampleCount.window_start == row.window_start,
+                m.SampleCount.window_end == row.window_end,
+                m.SampleCount.category == row.category,
+            )
+        )
+        if existing is not None:
+            same = (existing.people, existing.pool_size, existing.due_at) == (
+                row.people,
+                row.pool_size,
+                row.due_at,
+            )
+            if same:
+                report.counts_unchanged += 1
+                continue
+            old = {"people": existing.people, "pool_size": existing.pool_size}
+            existing.people, existing.pool_size, existing.due_at = (
+                row.people,
+                row.pool_size,
+                row.due_at,
+            )
+            existing.upload_id = rec.id
+            count = existing
+            report.counts_replaced += 1
+            session.add(
+                m.AuditLog(
+                    at=now,
+                    user=user,
+                    action="counts replaced",
+                    target=f"site {row.site_id} {row.window_start:%Y-%m-%dT%H:%M} {row.category}",
+                    detail={
+                        "old": old,
+                        "new": {"people": row.people, "pool_size": row.pool_size},
+                        "upload_id": rec.id,
+                    },
+                )
+            )
+            session.execute(
+                delete(m.Batch).where(m.Batch.count_id == count.id, m.Batch.status == "planned")
+            )
+        else:
+            if row.site_id not in next_row:
+                top = session.scalar(
+                    select(func.max(m.SampleCount.row_number)).where(
+                        m.SampleCount.site_id == row.site_id
+                    )
+                )
+                next_row[row.site_id] = (top or 0) + 1
+            number = next_row[row.site_id]
+            next_row[row.site_id] += 1
+            count = m.SampleCount(
+                county_code=row.county_code,
+                site_id=row.site_id,
+                window_start=row.window_start,
+                window_end=row.window_end,
+                category=row.category,
+                pool_size=row.pool_size,
+                people=row.people,
+                due_at=row.due_at,
+                upload_id=rec.id,
+                row_number=number,
+            )
+            session.add(count)
+            session.flush()
+            report.counts_new += 1
+        batches = row_to_batches(row, count.row_number, settings.rules)
+        ids = [b.batch_id for b in batches]
+        # a box of the same id seeded earlier is this count's now, unless it is
+        # already on the road: then it stays as it is
+        moving = set(
+            session.scalars(
+                select(m.Batch.batch_id).where(
+                    m.Batch.batch_id.in_(ids), m.Batch.status != "planned"
+                )
+            )
+        )
+        session.execute(
+            delete(m.Batch).where(m.Batch.batch_id.in_(ids), m.Batch.status == "planned")
+        )
+        fresh = [b for b in batches if b.batch_id not in moving]
+        session.add_all(batch_row(b, count.id) for b in fresh)
+        report.batches_created += len(fresh)
+        report.rows_stored += 1
+    session.flush()
+
+
+def _number(text: str, lo: float, hi: float) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) and lo <= v <= hi else None
+
+
+def _int(text: str) -> int | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(v) or not v.is_integer() or abs(v) > 2**53:
+        return None
+    return int(v)
+
+
+def _ts(text: str) -> datetime | None:
+    try:
+        return parse_ts(text)
+    except ValueError:
+        return None

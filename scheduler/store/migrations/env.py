@@ -1,0 +1,28 @@
+"""Alembic environment: migrations run on the URL the caller configured."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from scheduler.store.db import make_engine
+from scheduler.store.models import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    url = context.config.get_main_option("sqlalchemy.url")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()
