@@ -7,6 +7,7 @@ is ever evaluated: spreadsheet formulas are rejected, not computed.
 
 from __future__ import annotations
 
+import csv
 import io
 import zipfile
 from dataclasses import dataclass
@@ -100,6 +101,8 @@ def _read_csv(data: bytes) -> pd.DataFrame:
         ) from exc
     # pandas numbers data rows from 0; the file's line is that + 2 (header is line 1)
     df.index = df.index + 2
+    # pandas renames a repeated header ("people.1"): keep the names as written
+    df.attrs["header"] = next(csv.reader(io.StringIO(text)), [])
     return df
 
 
@@ -146,8 +149,9 @@ def _read_xlsx(data: bytes) -> pd.DataFrame:
         raise UnreadableFile([CellError(None, None, "", "the workbook's first sheet is empty")])
     width = len(rows[0])
     body = [(r + [""] * width)[:width] for r in rows[1:]]
-    df = pd.DataFrame(body, columns=[str(c) for c in rows[0]], dtype=str)
+    df = pd.DataFrame(body, columns=[f"{c}\x00{k}" for k, c in enumerate(rows[0])], dtype=str)
     df.index = pd.RangeIndex(2, 2 + len(df))
+    df.attrs["header"] = [str(c) for c in rows[0]]
     return df
 
 
@@ -164,11 +168,12 @@ def _xlsx_text(v: object) -> str:
 def _canonical(df: pd.DataFrame) -> pd.DataFrame:
     errors: list[CellError] = []
     names: dict[str, str] = {}
-    for col in df.columns:
-        key = HEADER.get(str(col).strip().lstrip("\ufeff"))
+    written = df.attrs.get("header") or [str(c) for c in df.columns]
+    for col, title in zip(df.columns, written, strict=False):
+        key = HEADER.get(str(title).strip().lstrip("\ufeff"))
         if key is not None:
             if key in names.values():
-                errors.append(CellError(1, str(col), "", f"column {key!r} appears twice"))
+                errors.append(CellError(1, str(title), "", f"column {key!r} appears twice"))
             names[col] = key
     missing = [c for c in REQUIRED if c not in names.values()]
     for c in missing:
