@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any
@@ -276,6 +276,11 @@ def _store(
     settings: IngestSettings,
 ) -> None:
     next_row: dict[str, int] = {}
+    site_rules = {
+        site_id: rules
+        for site_id, rules in session.execute(select(m.Site.site_id, m.Site.category_rules))
+        if rules
+    }
     for _line, row in rows:
         existing = session.scalar(
             select(m.SampleCount).where(
@@ -345,6 +350,17 @@ def _store(
             session.flush()
             report.counts_new += 1
         batches = row_to_batches(row, count.row_number, settings.rules)
+        override = site_rules.get(row.site_id, {}).get(row.category)
+        if override:
+            # the site's configuration beats the category's default
+            batches = [
+                replace(
+                    b,
+                    priority=override.get("priority", b.priority),
+                    isolation=bool(override.get("isolation", b.isolation)),
+                )
+                for b in batches
+            ]
         ids = [b.batch_id for b in batches]
         # a box of the same id seeded earlier is this count's now, unless it is
         # already on the road: then it stays as it is

@@ -57,6 +57,9 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(256), default="")
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+    #: per-category overrides of the batching rule, e.g.
+    #: {"community": {"priority": "high", "isolation": true}} for a sealed compound
+    category_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Lab(Base):

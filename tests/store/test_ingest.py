@@ -155,3 +155,20 @@ def test_two_offices_at_once_both_land(db_url, demo_world):
     with transaction(eng) as s:
         assert s.scalar(select(func.count()).select_from(m.Upload)) == 2
     eng.dispose()
+
+
+def test_site_configuration_overrides_the_category_rule(engine, demo_world):
+    # a community site inside a sealed compound: its community tubes are high + isolation
+    site = "S411001-0010"
+    with transaction(engine) as s:
+        row = s.get(m.Site, site)
+        assert row is not None
+        row.category_rules = {"community": {"priority": "high", "isolation": True}}
+    send(engine, UPLOADS / "411001.csv", "411001")
+    with transaction(engine) as s:
+        boxes = s.scalars(select(m.Batch).where(m.Batch.site_id == site)).all()
+        others = s.scalars(
+            select(m.Batch).where(m.Batch.site_id != site, m.Batch.priority == "routine")
+        ).all()
+    assert boxes and all(b.priority == "high" and b.isolation for b in boxes)
+    assert others  # everyone else keeps the default rule
