@@ -47,7 +47,9 @@ CANDIDATE_LABS = 12
 #: stop searching once the plan is this close to the bound (relative)
 DEFAULT_GAP_TARGET = 1e-4
 #: share of the time left that column generation may start new rounds in
-BOUND_SHARE = 0.4
+BOUND_SHARE = 0.3
+#: share of the time left after construction that local search may use
+LS_SHARE = 0.5
 
 
 @dataclass
@@ -218,7 +220,7 @@ def optimise(
             greedy(net, np.lexsort((-net.weight, last))),
         ]
         if bound_res.flow_value is None or bound_res.flow_value < incumbent.total:
-            rounds = 3 if clock.remaining > 0.3 * time_limit else 1
+            rounds = 2 if clock.remaining > 0.3 * time_limit else 1
             starts.append(round_flow(net, bound_res, rounds=rounds))
         for sched in starts:
             st = State.from_schedule(net, cm, sched)
@@ -236,7 +238,9 @@ def optimise(
     t0 = time.perf_counter()
     cands = flow_candidates(net, finish, bound_res, CANDIDATE_LABS)
     ls = LocalSearch(incumbent, cands, finish, seed=seed)
-    ls.run(criterion, on_improve=lambda c: report(c))
+    # local search may not starve the exact neighbourhoods: half the time left at most
+    ls_stop = MultipleCriteria([criterion, MaxRuntime(LS_SHARE * clock.remaining)])
+    ls.run(ls_stop, on_improve=lambda c: report(c))
     timings["search"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
