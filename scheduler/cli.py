@@ -198,7 +198,18 @@ def _db_parser(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
-_EXTENSIONS: list[Callable[[Any], None]] = [_fixtures_parser, _explain_parser, _db_parser]
+def _replan_parser(sub: argparse._SubParsersAction) -> None:
+    from scheduler.cli_replan import add_parser
+
+    add_parser(sub)
+
+
+_EXTENSIONS: list[Callable[[Any], None]] = [
+    _fixtures_parser,
+    _explain_parser,
+    _db_parser,
+    _replan_parser,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,6 +78,38 @@ class Schedule:
             return False
         return bool((self.load(net) <= net.cap_left).all())
 
+    def repaired(self, net: Network) -> Schedule:
+        """This schedule without the batches that break the SPEC on ``net``.
+
+        A warm start from an older plan may no longer fit (an outage, less
+        capacity, a new pin): its batches that do not fit are left unassigned
+        for the search to place again, the rest is kept as it was. In an
+        overfull (lab, slot) the batches finishing latest are dropped first.
+        """
+        keep = self.lab >= 0
+        n_b = self.lab.shape[0]
+        sums = np.bincount(self.chunk_batch, weights=self.chunk_tubes, minlength=n_b)
+        keep &= sums == net.tubes
+        idx = np.nonzero(keep)[0]
+        keep[idx[~net.allowed[idx, self.lab[idx]]]] = False
+        c_lab = self.lab[self.chunk_batch]
+        early = self.chunk_slot < net.arrival_slot[self.chunk_batch, np.maximum(c_lab, 0)]
+        keep[self.chunk_batch[early]] = False
+        last = self.last_slot()
+        while True:
+            ok = keep[self.chunk_batch]
+            load = np.zeros((net.n_labs, net.n_slots), dtype=np.int64)
+            np.add.at(load, (c_lab[ok], self.chunk_slot[ok]), self.chunk_tubes[ok])
+            over = load > net.cap_left
+            if not over.any():
+                break
+            bad = ok & over[np.maximum(c_lab, 0), self.chunk_slot]
+            victims = np.unique(self.chunk_batch[bad])
+            keep[victims[np.argmax(last[victims])]] = False
+        lab = np.where(keep, self.lab, UNASSIGNED)
+        ok = keep[self.chunk_batch]
+        return Schedule(lab, self.chunk_batch[ok], self.chunk_slot[ok], self.chunk_tubes[ok])
+
     def to_plan(self, net: Network) -> Plan:
         p = net.problem
         cfg = p.config

@@ -64,6 +64,7 @@ def solve(
     max_iterations: int | None = None,
     workers: int = 1,
     frozen: Plan | None = None,
+    move_penalty: float = 0.0,
 ) -> Result:
     """Plan every batch of ``problem``.
 
@@ -90,6 +91,10 @@ def solve(
         Chunks that must stay exactly as they are (batches already being
         processed). Their batches are not re-planned, their tubes are taken out
         of the capacity first, and the bound is then the bound given them.
+    move_penalty
+        With ``initial_plan``: moving a batch off its lab there must gain at
+        least this much (score units), so re-plans do not churn between
+        near-equal options. The search then starts from the warm start only.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
@@ -117,8 +122,9 @@ def solve(
             log.warning("initial plan ignored: %s", exc)
         else:
             if not start.is_feasible(net):
-                log.warning("initial plan ignored: it breaks the SPEC on this problem")
-                start = None
+                start = start.repaired(net)
+                dropped = int((start.lab < 0).sum())
+                log.info("initial plan repaired: %d batches left to place again", dropped)
 
     bound_value: float | None = None
     bound_method: str | None = None
@@ -137,6 +143,7 @@ def solve(
             on_progress=progress,
             max_iterations=max_iterations,
             workers=workers,
+            move_penalty=move_penalty,
         )
         timings.update(outcome.timings)
         schedule = outcome.schedule
@@ -144,8 +151,10 @@ def solve(
         proven_optimal = outcome.proven_optimal
         if outcome.bound is not None:
             bound_value, bound_method = outcome.bound.value, outcome.bound.method
-    # never worse than the baseline or a valid warm start
-    for other in (base, start):
+    # never worse than the baseline or a valid warm start (with a move penalty,
+    # only the warm start: jumping to greedy's plan would move everything)
+    fallbacks = (start,) if move_penalty > 0 and start is not None else (base, start)
+    for other in fallbacks:
         if other is not None and other.cost(net) < schedule.cost(net):
             schedule = other
 

@@ -68,3 +68,32 @@ def test_repeatable_with_iterations():
     a = solve(p, time_limit=60, seed=4, max_iterations=3)
     b = solve(p, time_limit=60, seed=4, max_iterations=3)
     assert a.plan == b.plan
+
+
+def test_repaired_warm_start_keeps_what_still_fits():
+    # the warm start put both boxes in L1; L1 then loses slot 09:00: only the
+    # box there is re-placed, the other keeps its lab and slot
+    from scheduler.domain import Outage
+    from scheduler.schedule import Schedule
+
+    p = problem(batches=[batch("B1"), batch("B2")])
+    first = solve(p, time_limit=5)
+    rows = first.plan.by_batch()
+    hit = next(b for b, cs in rows.items() if any(c.slot_start == at(1) for c in cs))
+    other = "B2" if hit == "B1" else "B1"
+    p2 = problem(batches=list(p.batches))
+    p2 = type(p2)(p2.config, p2.labs, p2.sites, p2.batches, (), (Outage("L1", at(1), at(2)),))
+    net = Network.build(p2)
+    rep = Schedule.from_plan(net, first.plan).repaired(net)
+    assert rep.is_feasible(net)
+    kept = rep.to_plan(net).by_batch()
+    assert hit not in kept and kept[other] == rows[other]
+
+
+def test_move_penalty_keeps_labs_for_small_gains():
+    # two labs equally good; the warm start uses L2 for B1; without a penalty
+    # nothing forces it to stay, with one it stays unless moving gains more
+    p = problem(labs=[lab("L1"), lab("L2")], batches=[batch("B1")])
+    warm = Plan((Chunk("B1", "L2", at(1), 10),))
+    res = solve(p, time_limit=5, initial_plan=warm, move_penalty=1000)
+    assert res.plan.lab_of()["B1"] == "L2"

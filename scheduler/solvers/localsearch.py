@@ -30,8 +30,12 @@ class LocalSearch:
         candidates: list[list[int]],
         best_finish: IntArray,
         seed: int = 0,
+        move_penalty: float = 0.0,
+        home: IntArray | None = None,
     ) -> None:
         self.s = state
+        self.move_penalty = move_penalty
+        self.home = home
         self.cand = candidates
         self.best_finish = best_finish
         self.rng = random.Random(seed)
@@ -69,6 +73,10 @@ class LocalSearch:
                 if fin[p] >= s.n_slots:
                     continue
                 delta = (old_rest_cost + c) - (old_cost + base)
+                if self.home is not None:
+                    # leaving the warm start's lab costs the penalty; going back refunds it
+                    h = int(self.home[b])
+                    delta += self.move_penalty * ((lab != h) - (old != h)) * (h >= 0)
                 if delta < best_delta:
                     best_delta, best = delta, (lab, order)
         if best is None:

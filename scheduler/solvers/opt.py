@@ -165,6 +165,7 @@ def optimise(
     max_iterations: int | None = None,
     workers: int = 1,
     gap_target: float = DEFAULT_GAP_TARGET,
+    move_penalty: float = 0.0,
 ) -> OptOutcome:
     """Improve on greedy until ``time_limit`` seconds or ``max_iterations`` LNS steps."""
     clock = MaxRuntime(time_limit)
@@ -190,9 +191,11 @@ def optimise(
     finish = net.finish_slots()
     base = greedy(net)
     incumbent = State.from_schedule(net, cm, base)
+    stable = initial is not None and move_penalty > 0
     if initial is not None and initial.is_feasible(net):
         warm = State.from_schedule(net, cm, initial)
-        if warm.total < incumbent.total:
+        # for stability the search starts from the warm start, even if greedy is cheaper
+        if stable or warm.total < incumbent.total:
             incumbent = warm
     timings["construct"] = time.perf_counter() - t0
     report(incumbent.total)
@@ -210,7 +213,7 @@ def optimise(
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
     timings["flow"] = time.perf_counter() - t0
-    if bound_res is not None:
+    if bound_res is not None and not stable:
         t0 = time.perf_counter()
         # several constructions; the cheapest one is searched. Orders by the
         # flow's last slots help even when the flow itself is far off (overload).
@@ -237,7 +240,8 @@ def optimise(
 
     t0 = time.perf_counter()
     cands = flow_candidates(net, finish, bound_res, CANDIDATE_LABS)
-    ls = LocalSearch(incumbent, cands, finish, seed=seed)
+    home = initial.lab if stable and initial is not None else None
+    ls = LocalSearch(incumbent, cands, finish, seed=seed, move_penalty=move_penalty, home=home)
     # local search may not starve the exact neighbourhoods: half the time left at most
     ls_stop = MultipleCriteria([criterion, MaxRuntime(LS_SHARE * clock.remaining)])
     ls.run(ls_stop, on_improve=lambda c: report(c))
@@ -245,7 +249,8 @@ def optimise(
 
     t0 = time.perf_counter()
     lns = LNS(incumbent, cands, seed=seed, workers=workers)
-    lns.run(clock, lns_stop, on_improve=lambda c: report(c))
+    if not stable:  # CP-SAT neighbourhoods would move batches for any gain
+        lns.run(clock, lns_stop, on_improve=lambda c: report(c))
     timings["lns"] = time.perf_counter() - t0
     return OptOutcome(
         schedule=incumbent.to_schedule(),

@@ -61,3 +61,26 @@ def test_models_match_migrations(db_url):
     eng.dispose()
     assert diff == [], diff
     assert alembic_config(db_url).get_main_option("script_location")
+
+
+def test_migrations_upgrade_a_database_holding_data(tmp_path):
+    # 0001 with a seeded world, then the newest schema: nothing is lost
+    from scheduler.store.db import make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    upgrade(url, "0001")
+    eng = make_engine(url)
+    with eng.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO cities (code, name) VALUES ('410100', 'x')")
+        conn.exec_driver_sql(
+            "INSERT INTO counties (code, city_code, name) VALUES ('410102', '410100', '')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO sites (site_id, county_code, name, lat, lon) "
+            "VALUES ('S1', '410102', 'a', 34.7, 113.6)"
+        )
+    upgrade(url)
+    with transaction(eng) as s:
+        site = s.get(m.Site, "S1")
+        assert site is not None and site.category_rules == {}
+    eng.dispose()

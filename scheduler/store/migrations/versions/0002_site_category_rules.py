@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-28 18:58:34.576541
+Create Date: 2026-11-28 19:02:00
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sites", schema=None) as batch_op:
-        # existing sites get no overrides
-        batch_op.add_column(
-            sa.Column("category_rules", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
+    # a plain ADD COLUMN (no table copy) keeps existing rows; they get no overrides
+    op.add_column(
+        "sites",
+        sa.Column("category_rules", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sites", schema=None) as batch_op:
+    with op.batch_alter_table("sites") as batch_op:
         batch_op.drop_column("category_rules")

@@ -1,0 +1,1 @@
+"""Re-planning: events that change the world, a rolling-horizon re-plan, publishing."""

@@ -1,0 +1,232 @@
+"""One re-plan on a rolling horizon, and the rule that decides what is published.
+
+``planning_problem`` turns the store at time ``now`` into a SPEC problem:
+
+- the plan starts at the current slot;
+- tested batches (``resulted``) drop out;
+- boxes received or being processed are work the lab already holds: they
+  leave the batch list and become the lab's backlog, so they keep their lab
+  and take its earliest capacity, as the SPEC's backlog does;
+- boxes picked up (on the road) keep their lab (pinned);
+- a box due for pickup within the freeze window keeps its published lab;
+- a coordinator's pin (``pinned_lab``) is kept.
+
+``replan_once`` solves it through an executor, warm-started from the
+published plan, stores the new version with its figures and publishes it
+unless it is worse on the SPEC score over the same batches while nothing in
+the inputs changed. A failed solve is stored with its error and leaves the
+published plan in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.domain import Chunk, Plan, Problem
+from scheduler.evaluate import evaluate
+from scheduler.replan.executors import Executor, InProcessExecutor, SolveRequest
+from scheduler.spec_io import config_to_json
+from scheduler.store import models as m
+from scheduler.store.world import snapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FREEZE_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class ReplanSettings:
+    freeze_minutes: int = DEFAULT_FREEZE_MINUTES
+    time_limit: float = 30.0
+    seed: int = 0
+    #: score a batch's move to another lab must gain (weight-hours), against churn
+    move_penalty: float = 100.0
+
+
+def current_slot(problem: Problem, now: datetime) -> datetime:
+    """The start of the slot (on the instance's grid) that contains ``now``."""
+    cfg = problem.config
+    step = timedelta(minutes=cfg.slot_minutes)
+    k = (now - cfg.plan_start) // step
+    return cfg.plan_start + k * step
+
+
+def published(session: Session) -> m.PlanVersion | None:
+    return session.scalar(
+        select(m.PlanVersion)
+        .where(m.PlanVersion.published.is_(True))
+        .order_by(m.PlanVersion.id.desc())
+    )
+
+
+def plan_of(version: m.PlanVersion) -> Plan:
+    return Plan(tuple(Chunk(r.batch_id, r.lab_id, r.slot_start, r.tubes) for r in version.rows))
+
+
+def planning_problem(
+    session: Session, now: datetime, freeze_minutes: int = DEFAULT_FREEZE_MINUTES
+) -> tuple[Problem, Plan | None]:
+    """The problem to solve at ``now`` and the published plan restricted to it."""
+    problem, warm, _ = _planning(session, now, freeze_minutes)
+    return problem, warm
+
+
+def _planning(
+    session: Session, now: datetime, freeze_minutes: int
+) -> tuple[Problem, Plan | None, str]:
+    base = snapshot(session)
+    start = max(base.config.plan_start, current_slot(base, now))
+    pub = published(session)
+    pub_plan = plan_of(pub) if pub is not None else None
+    pub_lab = pub_plan.lab_of() if pub_plan is not None else {}
+    status = {r[0]: r[1] for r in session.execute(select(m.Batch.batch_id, m.Batch.status))}
+    # what the world is, before the pins this function derives from the plan
+    digest = inputs_digest(base, status)
+    backlog: dict[str, int] = {}
+    batches = []
+    freeze_until = now + timedelta(minutes=freeze_minutes)
+    for b in base.batches:
+        st = status.get(b.batch_id, "planned")
+        lab = b.pinned_lab or pub_lab.get(b.batch_id)
+        if st in ("received", "processing"):
+            if lab is not None:
+                backlog[lab] = backlog.get(lab, 0) + b.tubes
+            continue
+        on_road = st == "picked_up"
+        due_soon = b.ready_at <= freeze_until
+        if lab is not None and (on_road or (b.pinned_lab is None and due_soon)):
+            b = replace(b, pinned_lab=lab)
+        batches.append(b)
+    labs = tuple(
+        replace(lab, backlog_tubes=lab.backlog_tubes + backlog.get(lab.lab_id, 0))
+        for lab in base.labs
+    )
+    problem = replace(
+        base,
+        config=replace(base.config, plan_start=start),
+        labs=labs,
+        batches=tuple(batches),
+    )
+    warm = None
+    if pub_plan is not None:
+        keep = {b.batch_id for b in problem.batches}
+        warm = Plan(
+            tuple(c for c in pub_plan.chunks if c.batch_id in keep and c.slot_start >= start)
+        )
+    return problem, warm, digest
+
+
+def inputs_digest(problem: Problem, status: dict[str, str]) -> str:
+    """A fingerprint of everything the plan depends on (except the clock)."""
+    doc = {
+        "status": sorted(status.items()),
+        "config": {**config_to_json(problem.config), "plan_start": None},
+        "labs": [repr(x) for x in problem.labs],
+        "batches": [repr(x) for x in problem.batches],
+        "outages": [repr(x) for x in problem.outages],
+        "travel": [repr(x) for x in problem.travel_overrides],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReplanOutcome:
+    version_id: int
+    published: bool
+    reason: str
+    score: float | None
+    moved: int  # batches whose lab changed against the plan published before
+
+
+def replan_once(
+    session: Session,
+    now: datetime,
+    *,
+    settings: ReplanSettings | None = None,
+    executor: Executor | None = None,
+) -> ReplanOutcome:
+    settings = settings or ReplanSettings()
+    executor = executor or InProcessExecutor()
+    problem, warm, digest = _planning(session, now, settings.freeze_minutes)
+    previous = published(session)
+    version = m.PlanVersion(
+        created_at=now,
+        plan_start=problem.config.plan_start,
+        solver="opt",
+        status="running",
+        figures={"inputs": digest, "batches": len(problem.batches)},
+        published=False,
+    )
+    session.add(version)
+    session.flush()
+    try:
+        res = executor.solve(
+            SolveRequest(problem, settings.time_limit, settings.seed, warm, settings.move_penalty)
+        )
+    except Exception as exc:  # a failed solve must never take the published plan down
+        log.exception("re-plan failed")
+        version.status = "failed"
+        version.error = f"{type(exc).__name__}: {exc}"
+        session.flush()
+        return ReplanOutcome(version.id, False, f"solve failed: {exc}", None, 0)
+    version.status = res.status
+    version.score, version.bound, version.gap = res.score, res.bound, res.gap
+    version.figures = {
+        **version.figures,
+        "timings": res.timings,
+        "bound_method": res.bound_method,
+        "per_priority": res.evaluation.to_dict()["per_priority"],
+    }
+    version.rows = [
+        m.PlanRow(batch_id=c.batch_id, lab_id=c.lab_id, slot_start=c.slot_start, tubes=c.tubes)
+        for c in res.plan.chunks
+    ]
+    publish, reason = decide(problem, warm, res.score, digest, previous)
+    moved = 0
+    if previous is not None:
+        before = plan_of(previous).lab_of()
+        after = res.plan.lab_of()
+        moved = sum(1 for b, lab in after.items() if b in before and before[b] != lab)
+    version.figures = {**version.figures, "moved": moved, "decision": reason}
+    if publish:
+        if previous is not None:
+            previous.published = False
+        version.published = True
+    session.add(
+        m.AuditLog(
+            at=now,
+            user="worker",
+            action="replan",
+            target=f"plan {version.id}",
+            detail={"published": publish, "reason": reason, "score": res.score},
+        )
+    )
+    session.flush()
+    return ReplanOutcome(version.id, publish, reason, res.score, moved)
+
+
+def decide(
+    problem: Problem,
+    warm: Plan | None,
+    new_score: float,
+    digest: str,
+    previous: m.PlanVersion | None,
+) -> tuple[bool, str]:
+    """Publish unless the new plan is worse over the same batches and nothing changed."""
+    if previous is None:
+        return True, "first plan"
+    if previous.figures.get("inputs") != digest:
+        return True, "inputs changed"
+    old = evaluate(problem, warm or Plan(()))
+    if not old.valid:
+        return True, "the published plan no longer fits"
+    if new_score <= old.score + 1e-6:
+        return True, f"better or equal ({new_score:,.1f} <= {old.score:,.1f})"
+    return False, f"worse than the published plan ({new_score:,.1f} > {old.score:,.1f})"

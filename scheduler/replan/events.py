@@ -1,0 +1,193 @@
+"""What happens during the day, recorded in the store; each asks for a re-plan.
+
+Time is passed in. Every event writes an audit row and sets the
+``replan_request`` setting, which the worker turns into a (debounced) re-plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.store import models as m
+
+BATCH_STATES = ("planned", "picked_up", "received", "processing", "resulted")
+#: a box only moves forward through these states
+_ORDER = {s: i for i, s in enumerate(BATCH_STATES)}
+
+
+class EventError(ValueError):
+    """An event that does not fit the stored world (unknown id, state going back)."""
+
+
+def request_replan(session: Session, now: datetime, reason: str) -> None:
+    rec = session.get(m.Setting, "replan_request")
+    reasons = list(rec.value.get("reasons", [])) if rec is not None else []
+    reasons.append(reason)
+    value = {"at": now.isoformat(), "reasons": reasons[-50:]}
+    if rec is None:
+        session.add(m.Setting(key="replan_request", value=value))
+    else:
+        rec.value = value
+    session.flush()
+
+
+def _audit(
+    session: Session, now: datetime, user: str, action: str, target: str, **detail: object
+) -> None:
+    session.add(m.AuditLog(at=now, user=user, action=action, target=target, detail=detail))
+
+
+def lab_status(
+    session: Session,
+    lab_id: str,
+    *,
+    now: datetime,
+    user: str = "",
+    capacity_per_hour: int | None = None,
+    outage_from: datetime | None = None,
+    outage_to: datetime | None = None,
+    back_to_normal: bool = False,
+    note: str = "",
+) -> None:
+    """A lab reports a capacity change, an outage ``[from, to)``, or that it is back to normal."""
+    lab = session.get(m.Lab, lab_id)
+    if lab is None:
+        raise EventError(f"unknown lab {lab_id!r}")
+    if capacity_per_hour is not None:
+        if capacity_per_hour < 0:
+            raise EventError("capacity_per_hour must be >= 0")
+        kind = "capacity"
+        lab.capacity_per_hour = capacity_per_hour
+    elif outage_from is not None and outage_to is not None:
+        if outage_to <= outage_from:
+            raise EventError("an outage must end after it starts")
+        kind = "outage"
+        session.add(m.Outage(lab_id=lab_id, start=outage_from, end=outage_to))
+    elif back_to_normal:
+        kind = "normal"
+        # outages still running end now
+        for o in session.scalars(
+            select(m.Outage).where(m.Outage.lab_id == lab_id, m.Outage.end > now)
+        ):
+            if o.start >= now:
+                session.delete(o)
+            else:
+                o.end = now
+    else:
+        raise EventError("say what changed: a capacity, an outage from/to, or back to normal")
+    session.add(
+        m.LabStatusChange(
+            lab_id=lab_id,
+            at=now,
+            kind=kind,
+            capacity_per_hour=capacity_per_hour,
+            note=note,
+            user=user,
+        )
+    )
+    _audit(
+        session,
+        now,
+        user,
+        f"lab {kind}",
+        lab_id,
+        capacity=capacity_per_hour,
+        start=outage_from.isoformat() if outage_from else None,
+        end=outage_to.isoformat() if outage_to else None,
+    )
+    request_replan(session, now, f"lab {lab_id} {kind}")
+
+
+def batch_status(
+    session: Session,
+    batch_id: str,
+    status: str,
+    *,
+    now: datetime,
+    user: str = "",
+    lab_id: str | None = None,
+) -> None:
+    """A box was picked up, received, is being processed, or has its result.
+
+    ``lab_id`` (where it goes) is kept as the box's pinned lab from pickup on.
+    """
+    if status not in BATCH_STATES:
+        raise EventError(f"unknown status {status!r}; one of {', '.join(BATCH_STATES)}")
+    b = session.get(m.Batch, batch_id)
+    if b is None:
+        raise EventError(f"unknown batch {batch_id!r}")
+    if _ORDER[status] < _ORDER[b.status]:
+        raise EventError(f"batch {batch_id} is {b.status}; it cannot go back to {status}")
+    if lab_id is not None:
+        if session.get(m.Lab, lab_id) is None:
+            raise EventError(f"unknown lab {lab_id!r}")
+        b.pinned_lab = lab_id
+    b.status = status
+    _audit(session, now, user, "batch status", batch_id, status=status, lab=lab_id)
+    request_replan(session, now, f"batch {batch_id} {status}")
+
+
+@dataclass(frozen=True)
+class Retest:
+    batch_id: str
+    tubes: int
+
+
+def positive_pool(
+    session: Session,
+    batch_id: str,
+    *,
+    now: datetime,
+    user: str = "",
+    recall_minutes: int = 120,
+    positive_tubes: int = 1,
+) -> Retest:
+    """Pooled tubes of ``batch_id`` tested positive: recall their people for single tubes.
+
+    The retest batch holds ``pool_size`` single tubes per positive pooled tube,
+    urgent and isolation-only, at the same site, collected when the people
+    are back (``now + recall_minutes``) and traceable through
+    ``parent_batch_id``.
+    """
+    b = session.get(m.Batch, batch_id)
+    if b is None:
+        raise EventError(f"unknown batch {batch_id!r}")
+    count = session.get(m.SampleCount, b.count_id) if b.count_id is not None else None
+    pool = count.pool_size if count is not None else max(1, (b.people or b.tubes) // b.tubes)
+    if pool <= 1:
+        raise EventError(
+            f"batch {batch_id} holds single tubes: a positive there is a case, not a pool"
+        )
+    if not 1 <= positive_tubes <= b.tubes:
+        raise EventError(f"positive_tubes must be 1..{b.tubes}")
+    k = 1 + len(
+        session.scalars(select(m.Batch.batch_id).where(m.Batch.parent_batch_id == batch_id)).all()
+    )
+    new_id = f"{batch_id}-R{k}"
+    at = now + timedelta(minutes=recall_minutes)
+    tubes = pool * positive_tubes
+    session.add(
+        m.Batch(
+            batch_id=new_id,
+            site_id=b.site_id,
+            count_id=None,
+            collected_at=at,
+            ready_at=at + timedelta(minutes=30),
+            tubes=tubes,
+            people=tubes,
+            priority="urgent",
+            isolation=True,
+            deadline=None,
+            pinned_lab=None,
+            status="planned",
+            parent_batch_id=batch_id,
+        )
+    )
+    _audit(session, now, user, "positive pool", batch_id, retest=new_id, tubes=tubes)
+    request_replan(session, now, f"positive pool {batch_id}")
+    session.flush()
+    return Retest(new_id, tubes)

@@ -1,0 +1,130 @@
+"""Re-planning on a rolling horizon: freezing, publishing, events, diffs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from scheduler.evaluate import evaluate
+from scheduler.replan.core import ReplanSettings, plan_of, planning_problem, published, replan_once
+from scheduler.replan.diff import diff_plans
+from scheduler.replan.events import EventError, batch_status, lab_status, positive_pool
+from scheduler.spec_io import load_instance
+from scheduler.store import models as m
+from scheduler.store.db import transaction
+from scheduler.store.world import seed
+
+T0 = datetime(2022, 1, 9, 8, 0)
+FAST = ReplanSettings(time_limit=3.0, seed=1)
+
+
+@pytest.fixture
+def county_world(engine):
+    problem = load_instance("fixtures/county")
+    with transaction(engine) as s:
+        seed(s, problem, now=T0)
+    return problem
+
+
+def test_first_replan_publishes_a_valid_plan(engine, county_world):
+    with transaction(engine) as s:
+        out = replan_once(s, T0 + timedelta(minutes=5), settings=FAST)
+        assert out.published and out.reason == "first plan"
+        problem, _ = planning_problem(s, T0 + timedelta(minutes=5))
+        pub = published(s)
+        assert pub is not None and pub.id == out.version_id
+        assert evaluate(problem, plan_of(pub)).valid
+
+
+def test_unchanged_inputs_do_not_publish_a_worse_plan(engine, county_world):
+    with transaction(engine) as s:
+        replan_once(s, T0, settings=FAST)
+        again = replan_once(s, T0, settings=ReplanSettings(time_limit=3.0, seed=2))
+        # same inputs: published only if not worse
+        pub = published(s)
+        assert pub is not None
+        assert again.published == (pub.id == again.version_id)
+        assert "better or equal" in again.reason or "worse" in again.reason
+
+
+def test_frozen_batches_keep_their_lab(engine, county_world):
+    now = T0 + timedelta(minutes=10)
+    with transaction(engine) as s:
+        replan_once(s, now, settings=FAST)
+        before = plan_of(published(s)).lab_of()
+        some = sorted(before)[:3]
+        batch_status(s, some[0], "picked_up", now=now, lab_id=before[some[0]])
+        # a lab goes down: everything not frozen may move, the box on the road may not
+        lab_status(s, before[some[0]], now=now, outage_from=now, outage_to=now + timedelta(hours=3))
+        out = replan_once(s, now + timedelta(minutes=1), settings=FAST)
+        assert out.published
+        after = plan_of(published(s)).lab_of()
+        assert after[some[0]] == before[some[0]]
+
+
+def test_received_boxes_become_backlog(engine, county_world):
+    now = T0 + timedelta(minutes=10)
+    with transaction(engine) as s:
+        replan_once(s, now, settings=FAST)
+        before = plan_of(published(s)).lab_of()
+        bid = sorted(before)[0]
+        batch_status(s, bid, "received", now=now, lab_id=before[bid])
+        problem, _ = planning_problem(s, now)
+        assert bid not in problem.batch_index
+        lab = next(x for x in problem.labs if x.lab_id == before[bid])
+        orig = next(x for x in county_world.labs if x.lab_id == before[bid])
+        assert lab.backlog_tubes > orig.backlog_tubes
+
+
+def test_positive_pool_creates_a_traceable_retest(engine, county_world):
+    with transaction(engine) as s:
+        pooled = s.scalar(select(m.Batch).where(m.Batch.priority == "routine"))
+        assert pooled is not None
+        r = positive_pool(s, pooled.batch_id, now=T0, recall_minutes=90)
+        retest = s.get(m.Batch, r.batch_id)
+        assert retest is not None
+        assert retest.parent_batch_id == pooled.batch_id
+        assert retest.priority == "urgent" and retest.isolation
+        assert retest.collected_at == T0 + timedelta(minutes=90)
+        assert retest.tubes == r.tubes > 1
+        assert s.get(m.Setting, "replan_request") is not None
+
+
+def test_events_refuse_nonsense(engine, county_world):
+    with transaction(engine) as s:
+        with pytest.raises(EventError, match="unknown lab"):
+            lab_status(s, "NOPE", now=T0, capacity_per_hour=5)
+        bid = s.scalar(select(m.Batch.batch_id))
+        batch_status(s, bid, "received", now=T0)
+        with pytest.raises(EventError, match="cannot go back"):
+            batch_status(s, bid, "planned", now=T0)
+
+
+def test_diff_names_moves_and_why(engine, county_world):
+    now = T0 + timedelta(minutes=10)
+    with transaction(engine) as s:
+        a = replan_once(s, now, settings=FAST).version_id
+        lab = s.scalar(select(m.Lab.lab_id).order_by(m.Lab.capacity_per_hour.desc()))
+        lab_status(s, lab, now=now + timedelta(minutes=1), capacity_per_hour=0)
+        b = replan_once(s, now + timedelta(minutes=2), settings=FAST).version_id
+        moves = diff_plans(s, a, b)
+        assert moves
+        off = [mv for mv in moves if mv.from_lab == lab and mv.to_lab not in (lab, None)]
+        assert off and all("capacity change" in mv.why for mv in off)
+
+
+def test_failed_solve_keeps_the_published_plan(engine, county_world):
+    class Broken:
+        def solve(self, request):
+            raise RuntimeError("solver crashed")
+
+    with transaction(engine) as s:
+        first = replan_once(s, T0, settings=FAST)
+        out = replan_once(s, T0 + timedelta(minutes=5), settings=FAST, executor=Broken())
+        assert not out.published and "solver crashed" in out.reason
+        pub = published(s)
+        assert pub is not None and pub.id == first.version_id
+        failed = s.get(m.PlanVersion, out.version_id)
+        assert failed is not None and failed.status == "failed" and "crashed" in failed.error
