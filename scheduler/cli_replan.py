@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from datetime import datetime
 
 FMT = argparse.RawDescriptionHelpFormatter
@@ -108,6 +109,31 @@ def _cmd_event(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from scheduler.replan.core import ReplanSettings
+    from scheduler.replan.worker import WorkerSettings, run
+    from scheduler.store.db import database_url, upgrade
+
+    logging.getLogger("scheduler").setLevel(logging.INFO)
+    url = database_url(args.db)
+    upgrade(url)
+    settings = WorkerSettings(
+        interval_minutes=args.interval_minutes,
+        debounce_seconds=args.debounce_seconds,
+        lease_seconds=args.lease_seconds,
+        replan=ReplanSettings(
+            time_limit=args.time_limit,
+            freeze_minutes=args.freeze_minutes,
+            move_penalty=args.move_penalty,
+        ),
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        run(url, settings, poll_seconds=args.poll_seconds)
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     def db(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", help="SQLAlchemy URL (default: NATSCHED_DATABASE_URL or SQLite)")
@@ -126,6 +152,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--freeze-minutes", type=int, default=60)
     p.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
     p.set_defaults(handler=_cmd_replan)
+
+    w = sub.add_parser(
+        "worker",
+        help="Run the re-planning worker (APScheduler; one per database).",
+        epilog="example:\n  natsched worker --interval-minutes 15 --debounce-seconds 60",
+        formatter_class=FMT,
+    )
+    db(w)
+    w.add_argument("--interval-minutes", type=float, default=15.0, help="periodic re-plan")
+    w.add_argument("--debounce-seconds", type=float, default=60.0, help="wait after an event")
+    w.add_argument("--poll-seconds", type=float, default=10.0, help="how often to check")
+    w.add_argument("--lease-seconds", type=float, default=120.0, help="lock lease")
+    w.add_argument("--time-limit", type=float, default=30.0, help="solve time limit")
+    w.add_argument("--freeze-minutes", type=int, default=60)
+    w.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
+    w.set_defaults(handler=_cmd_worker)
 
     plans = sub.add_parser(
         "plans",
