@@ -92,6 +92,8 @@ def _cmd_event(args: argparse.Namespace) -> int:
                     outage_to=_now(args.outage_to) if args.outage_to else None,
                     back_to_normal=args.normal,
                 )
+            elif args.kind == "pin":
+                events.pin_batch(s, args.id, args.lab, now=now, user=args.user)
             elif args.kind == "batch":
                 events.batch_status(
                     s, args.id, args.status, now=now, user=args.user, lab_id=args.lab
@@ -207,7 +209,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=FMT,
     )
     db(ev)
-    ev.add_argument("kind", choices=("lab", "batch", "positive"))
+    ev.add_argument("kind", choices=("lab", "batch", "positive", "pin"))
     ev.add_argument("id", help="lab id or batch id")
     ev.add_argument("--at", help="when (default: the clock)")
     ev.add_argument("--user", default="cli")
@@ -216,7 +218,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--outage-to", help="lab: outage end")
     ev.add_argument("--normal", action="store_true", help="lab: back to normal")
     ev.add_argument("--status", help="batch: picked_up | received | processing | resulted")
-    ev.add_argument("--lab", help="batch: the lab it goes to")
+    ev.add_argument("--lab", help="batch / pin: the lab it goes to (pin without --lab unpins)")
     ev.add_argument(
         "--recall-minutes", type=int, default=120, help="positive: until people are back"
     )

@@ -137,6 +137,9 @@ def upload(
     rec.rows_stored = report.rows_stored
     report.upload_id = rec.id
     report.status = rec.outcome
+    from scheduler.replan.events import request_replan
+
+    request_replan(session, now, f"upload {name} from county {county_code}")
     session.add(
         m.AuditLog(
             at=now,

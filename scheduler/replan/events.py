@@ -191,3 +191,19 @@ def positive_pool(
     request_replan(session, now, f"positive pool {batch_id}")
     session.flush()
     return Retest(new_id, tubes)
+
+
+def pin_batch(
+    session: Session, batch_id: str, lab_id: str | None, *, now: datetime, user: str = ""
+) -> None:
+    """A coordinator pins a box to a lab (or, with ``None``, lets the planner choose again)."""
+    b = session.get(m.Batch, batch_id)
+    if b is None:
+        raise EventError(f"unknown batch {batch_id!r}")
+    if lab_id is not None and session.get(m.Lab, lab_id) is None:
+        raise EventError(f"unknown lab {lab_id!r}")
+    if lab_id is None and b.status != "planned":
+        raise EventError(f"batch {batch_id} is {b.status}: it stays with its lab")
+    b.pinned_lab = lab_id
+    _audit(session, now, user, "pin", batch_id, lab=lab_id)
+    request_replan(session, now, f"batch {batch_id} pinned to {lab_id}")

@@ -128,3 +128,34 @@ def test_failed_solve_keeps_the_published_plan(engine, county_world):
         assert pub is not None and pub.id == first.version_id
         failed = s.get(m.PlanVersion, out.version_id)
         assert failed is not None and failed.status == "failed" and "crashed" in failed.error
+
+
+def test_upload_and_pin_request_a_replan(engine):
+    from datetime import datetime as dt
+
+    from scheduler.ingest import IngestSettings, upload
+    from scheduler.replan.events import pin_batch
+
+    problem = load_instance("fixtures/demo")
+    with transaction(engine) as s:
+        seed(s, problem, now=T0, with_batches=False)
+    with transaction(engine) as s:
+        from pathlib import Path
+
+        data = Path("fixtures/demo/uploads/411003.csv").read_bytes()
+        upload(
+            s,
+            data,
+            "411003.csv",
+            "411003",
+            user="x",
+            now=dt(2022, 1, 9, 8, 0),
+            settings=IngestSettings(max_future_hours=24),
+        )
+        req = s.get(m.Setting, "replan_request")
+        assert req is not None and "upload 411003.csv" in req.value["reasons"][-1]
+        bid = s.scalar(select(m.Batch.batch_id))
+        pin_batch(s, bid, problem.labs[0].lab_id, now=dt(2022, 1, 9, 8, 5))
+        assert s.get(m.Batch, bid).pinned_lab == problem.labs[0].lab_id
+        problem2, _ = planning_problem(s, dt(2022, 1, 9, 8, 5))
+        assert problem2.batches[problem2.batch_index[bid]].pinned_lab == problem.labs[0].lab_id
