@@ -18,18 +18,9 @@ import pandas as pd
 from scheduler.fixturegen.uploads import CATEGORY_ZH, COLUMNS, COLUMNS_ZH
 
 MAX_BYTES = 50 * 1024 * 1024
-REQUIRED = (
-    "county_code",
-    "site_id",
-    "site_name",
-    "lat",
-    "lon",
-    "window_start",
-    "window_end",
-    "category",
-    "pool_size",
-    "people",
-)
+#: every documented column but the optional ones (docs/uploads.md section 2)
+OPTIONAL = ("tubes", "due_at")
+REQUIRED = tuple(c for c in COLUMNS if c not in OPTIONAL)
 HEADER = {**{c: c for c in COLUMNS}, **{zh: c for c, zh in COLUMNS_ZH.items()}}
 CATEGORY = {**{c: c for c in CATEGORY_ZH}, **{zh: c for c, zh in CATEGORY_ZH.items()}}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -234,18 +234,14 @@ def pooled_bound(net: Network, finish: IntArray) -> BoundResult:
 
 def exact_bound(net: Network, *, keep_flow: bool = False) -> BoundResult:
     """The SPEC §3 bound over the full network."""
+    return _full_flow(net, net.finish_slots(), keep_flow)
+
+
+def _full_flow(net: Network, finish: IntArray, keep_flow: bool) -> BoundResult:
+    """The flow over every arc, its time counted from building the arcs."""
     t0 = time.perf_counter()
-    arcs = build_arcs(net)
-    res = solve_flow(net, arcs, keep_flow=keep_flow)
-    return BoundResult(
-        value=res.value,
-        method=res.method,
-        arcs=res.arcs,
-        seconds=time.perf_counter() - t0,
-        flow=res.flow,
-        arcs_data=res.arcs_data,
-        unassigned_tubes=res.unassigned_tubes,
-    )
+    res = solve_flow(net, build_arcs(net, finish), keep_flow=keep_flow)
+    return replace(res, seconds=time.perf_counter() - t0)
 
 
 def best_case_costs(net: Network, finish: IntArray) -> FloatArray:
@@ -627,15 +623,5 @@ def lower_bound(
     """The SPEC bound: over the full network when it is small, else restricted and priced."""
     f = net.finish_slots() if finish is None else finish
     if count_arcs(net, f) <= EXACT_ARC_LIMIT:
-        t0 = time.perf_counter()
-        res = solve_flow(net, build_arcs(net, f), keep_flow=keep_flow)
-        return BoundResult(
-            value=res.value,
-            method=res.method,
-            arcs=res.arcs,
-            seconds=time.perf_counter() - t0,
-            flow=res.flow,
-            arcs_data=res.arcs_data,
-            unassigned_tubes=res.unassigned_tubes,
-        )
+        return _full_flow(net, f, keep_flow)
     return restricted_bound(net, f, keep_flow=keep_flow, time_limit=time_limit, upper=upper)

@@ -55,25 +55,35 @@ def earliest_finish(net: Network, remaining: IntArray, batch: int, labs: IntArra
     return np.where(enough.any(axis=1), fin, n_t).astype(np.int64)
 
 
+def place(
+    net: Network, remaining: IntArray, b: int, lab_of: IntArray, chunks: list[tuple[int, int, int]]
+) -> bool:
+    """Put batch ``b`` at the allowed lab with the earliest result, in its earliest free slots.
+
+    Ties go to the shorter trip (boxes off the road sooner). Books the tubes in
+    ``remaining``, records the lab and chunks; False when no lab can take it whole.
+    """
+    labs = np.nonzero(net.allowed[b])[0]
+    if labs.size == 0:
+        return False
+    fin = earliest_finish(net, remaining, b, labs)
+    feasible = fin < net.n_slots
+    if not feasible.any():
+        return False
+    labs, fin = labs[feasible], fin[feasible]
+    result = net.result_s(labs, fin)
+    pick = int(np.lexsort((labs, net.travel[net.batch_site[b], labs], result))[0])
+    lab = int(labs[pick])
+    lab_of[b] = lab
+    for t, k in fill_earliest(remaining, lab, int(net.arrival_slot[b, lab]), int(net.tubes[b])):
+        chunks.append((b, t, k))
+    return True
+
+
 def greedy(net: Network, order: IntArray | None = None) -> Schedule:
     remaining = net.cap_left.copy()
     lab_of = np.full(net.n_batches, UNASSIGNED, dtype=np.int64)
     chunks: list[tuple[int, int, int]] = []
     for b in edf_order(net) if order is None else order:
-        b = int(b)
-        labs = np.nonzero(net.allowed[b])[0]
-        if labs.size == 0:
-            continue
-        fin = earliest_finish(net, remaining, b, labs)
-        feasible = fin < net.n_slots
-        if not feasible.any():
-            continue
-        labs, fin = labs[feasible], fin[feasible]
-        result = net.result_s(labs, fin)
-        # earliest result; then the shorter trip keeps boxes off the road
-        pick = int(np.lexsort((labs, net.travel[net.batch_site[b], labs], result))[0])
-        lab = int(labs[pick])
-        lab_of[b] = lab
-        for t, k in fill_earliest(remaining, lab, int(net.arrival_slot[b, lab]), int(net.tubes[b])):
-            chunks.append((b, t, k))
+        place(net, remaining, int(b), lab_of, chunks)
     return Schedule.from_lists(lab_of, chunks)

@@ -27,7 +27,7 @@ from scheduler.solvers.bound import (
     lower_bound,
     solve_flow,
 )
-from scheduler.solvers.greedy import earliest_finish, fill_earliest, greedy
+from scheduler.solvers.greedy import greedy, place
 from scheduler.solvers.labqueue import CostModel
 from scheduler.solvers.lns import LNS
 from scheduler.solvers.localsearch import LocalSearch
@@ -104,17 +104,7 @@ def round_flow(net: Network, res: BoundResult, rounds: int = 3) -> Schedule:
         current = solve_flow(sub, budget_arcs(sub)[0], keep_flow=True)
     rest = active[np.lexsort((net.deadline_s[active], -net.weight[active]))]
     for b in rest.tolist():
-        labs = np.nonzero(net.allowed[b])[0]
-        if labs.size == 0:
-            continue
-        fin = earliest_finish(net, remaining, b, labs)
-        ok = fin < net.n_slots
-        if not ok.any():
-            continue
-        lab = int(labs[ok][np.argmin(net.result_s(labs[ok], fin[ok]))])
-        lab_of[b] = lab
-        for t, k in fill_earliest(remaining, lab, int(net.arrival_slot[b, lab]), int(net.tubes[b])):
-            chunks.append((b, t, k))
+        place(net, remaining, b, lab_of, chunks)
     return Schedule.from_lists(lab_of, chunks)
 
 
