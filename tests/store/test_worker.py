@@ -254,8 +254,27 @@ def test_worker_survives_sigkill(db_url, tmp_path):
         assert (
             s.scalar(select(func.count()).select_from(m.PlanVersion)) == 1
         )  # nothing half-written
-    # a new worker takes over once the dead one's lease runs out, and re-plans
-    ws_now = WorkerSettings(debounce_seconds=0, replan=ReplanSettings(time_limit=2.0))
-    out = tick(eng, datetime.now() + timedelta(seconds=10), ws_now, "successor")
-    assert out is not None and out.published
+    # restart the worker: once the dead one's lease runs out it re-plans
+    cmd2 = [*cmd[:9], "2", *cmd[10:]]  # a short time limit this time
+    assert cmd[8] == "--time-limit"
+    proc2 = subprocess.Popen(
+        cmd2, env=env, stdout=subprocess.DEVNULL, stderr=log2(tmp_path), cwd=root
+    )
+    try:
+        deadline = time.time() + 90
+        newer = None
+        while time.time() < deadline and newer is None:
+            time.sleep(0.5)
+            with transaction(eng) as s:
+                pub = published(s)
+                if pub is not None and pub.id != first.version_id:
+                    newer = pub.id
+        assert newer is not None, (tmp_path / "worker2.log").read_text()[-3000:]
+    finally:
+        proc2.terminate()
+        proc2.wait(20)
     eng.dispose()
+
+
+def log2(tmp_path: Path):
+    return (tmp_path / "worker2.log").open("wb")
