@@ -34,11 +34,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix scheduler webui tests benchmarks
 
 # Speed tier: each preset timed and checked; saved runs compare over time and
-# a 10 % regression of time (mean) fails the run once a previous one exists.
+# a 10 % regression of time (mean) or of a plan's score fails the run.
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --bench -p no:cacheprovider \
 		--benchmark-autosave --benchmark-storage=build/bench/speed \
 		$$(ls build/bench/speed/*/*.json >/dev/null 2>&1 && echo --benchmark-compare --benchmark-compare-fail=mean:10%)
+	$(BIN)/python -m benchmarks.compare_scores build/bench/speed --limit 0.10
 
 # Quality tier: seeds x presets x time limits; tables and plots in build/bench/
 bench-quality: $(STAMP)
