@@ -208,9 +208,19 @@ def optimise(
         # several constructions; the cheapest one is searched. Orders by the
         # flow's last slots help even when the flow itself is far off (overload).
         last = flow_last_slot(net, bound_res)
+        # slack: how long a batch could still wait at its best lab and be on time
+        best_result = np.where(
+            net.allowed & (finish < net.n_slots),
+            net.result_s(np.arange(net.n_labs)[None, :], finish),
+            np.inf,
+        ).min(axis=1, initial=np.inf)
+        slack = net.deadline_s - best_result
+        # (np.lexsort sorts by its last key first)
         starts = [
-            greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),
-            greedy(net, np.lexsort((-net.weight, last))),
+            greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),  # flow order
+            greedy(net, np.lexsort((-net.weight, last))),  # flow order, then weight
+            greedy(net, np.lexsort((slack, -net.weight))),  # least slack
+            greedy(net, np.lexsort((net.deadline_s, -net.weight))),  # deadline
         ]
         if bound_res.flow_value is None or bound_res.flow_value < incumbent.total:
             rounds = 2 if clock.remaining > 0.3 * time_limit else 1
