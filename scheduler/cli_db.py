@@ -6,6 +6,10 @@ import argparse
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scheduler.domain import Problem
 
 EXAMPLES = {
     "upgrade": "natsched db upgrade",
@@ -47,7 +51,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _problem_of(source: str, seed: int | None):  # type: ignore[no-untyped-def]
+def _problem_of(source: str, seed: int | None) -> Problem:
     from scheduler.fixturegen import PRESETS, generate
     from scheduler.spec_io import load_instance
 
