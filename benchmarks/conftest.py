@@ -21,7 +21,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "preset" in metafunc.fixturenames and metafunc.function.__name__ == "test_speed":
+    if "preset" in metafunc.fixturenames:
         presets = metafunc.config.getoption("--bench-presets").split(",")
         metafunc.parametrize("preset", [p.strip() for p in presets if p.strip()])
 
