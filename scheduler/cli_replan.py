@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scheduler.replan.core import ReplanSettings
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -16,16 +20,11 @@ def _now(text: str | None) -> datetime:
 
 
 def _cmd_replan(args: argparse.Namespace) -> int:
-    from scheduler.replan.core import ReplanSettings, replan_once
+    from scheduler.replan.core import replan_once
     from scheduler.store.db import make_engine, transaction, upgrade
 
     upgrade(args.db)
-    settings = ReplanSettings(
-        freeze_minutes=args.freeze_minutes,
-        time_limit=args.time_limit,
-        seed=args.seed,
-        move_penalty=args.move_penalty,
-    )
+    settings = replan_settings(args)
     with transaction(make_engine(args.db)) as s:
         out = replan_once(s, _now(args.at), settings=settings)
     score = f"{out.score:,.1f}" if out.score is not None else "-"
@@ -114,7 +113,6 @@ def _cmd_event(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import logging
 
-    from scheduler.replan.core import ReplanSettings
     from scheduler.replan.worker import WorkerSettings, run
     from scheduler.store.db import database_url, upgrade
 
@@ -125,15 +123,31 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         interval_minutes=args.interval_minutes,
         debounce_seconds=args.debounce_seconds,
         lease_seconds=args.lease_seconds,
-        replan=ReplanSettings(
-            time_limit=args.time_limit,
-            freeze_minutes=args.freeze_minutes,
-            move_penalty=args.move_penalty,
-        ),
+        replan=replan_settings(args),
     )
     with contextlib.suppress(KeyboardInterrupt):
         run(url, settings, poll_seconds=args.poll_seconds)
     return 0
+
+
+def solve_options(p: argparse.ArgumentParser) -> None:
+    """The re-plan's solve settings, shared by ``replan`` and ``worker``."""
+    p.add_argument("--time-limit", type=float, default=30.0, help="solve time limit (s)")
+    p.add_argument(
+        "--freeze-minutes", type=int, default=60, help="pickups this close keep their lab"
+    )
+    p.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
+
+
+def replan_settings(args: argparse.Namespace) -> ReplanSettings:
+    from scheduler.replan.core import ReplanSettings
+
+    return ReplanSettings(
+        freeze_minutes=args.freeze_minutes,
+        time_limit=args.time_limit,
+        seed=getattr(args, "seed", 0),
+        move_penalty=args.move_penalty,
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -149,10 +163,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     db(p)
     p.add_argument("--now", action="store_true", help="run one re-plan immediately")
     p.add_argument("--at", help="the time to plan for (default: the clock)")
-    p.add_argument("--time-limit", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--freeze-minutes", type=int, default=60)
-    p.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
+    solve_options(p)
     p.set_defaults(handler=_cmd_replan)
 
     w = sub.add_parser(
@@ -166,9 +178,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--debounce-seconds", type=float, default=60.0, help="wait after an event")
     w.add_argument("--poll-seconds", type=float, default=10.0, help="how often to check")
     w.add_argument("--lease-seconds", type=float, default=120.0, help="lock lease")
-    w.add_argument("--time-limit", type=float, default=30.0, help="solve time limit")
-    w.add_argument("--freeze-minutes", type=int, default=60)
-    w.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
+    solve_options(w)
     w.set_defaults(handler=_cmd_worker)
 
     plans = sub.add_parser(
