@@ -204,11 +204,19 @@ def _replan_parser(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
+def _web_parser(sub: argparse._SubParsersAction) -> None:
+    # the web app is an application on top of the library, registered here for one entry point
+    from webui.cli import add_parser
+
+    add_parser(sub)
+
+
 _EXTENSIONS: list[Callable[[Any], None]] = [
     _fixtures_parser,
     _explain_parser,
     _db_parser,
     _replan_parser,
+    _web_parser,
 ]
 
 

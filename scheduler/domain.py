@@ -8,7 +8,7 @@ that the hot paths (``network.py``, solvers) can work on integer indices.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Literal
@@ -299,3 +299,27 @@ class Plan:
 
     def lab_of(self) -> dict[str, str]:
         return {c.batch_id: c.lab_id for c in self.chunks}
+
+
+def shifted(problem: Problem, delta: timedelta) -> Problem:
+    """``problem`` with every time moved by ``delta`` (a demo replayed today)."""
+
+    def move(when: datetime | None) -> datetime | None:
+        return None if when is None else when + delta
+
+    return replace(
+        problem,
+        config=replace(problem.config, plan_start=problem.config.plan_start + delta),
+        batches=tuple(
+            replace(
+                b,
+                collected_at=b.collected_at + delta,
+                ready_at=b.ready_at + delta,
+                deadline=move(b.deadline),
+            )
+            for b in problem.batches
+        ),
+        outages=tuple(
+            replace(o, start=o.start + delta, end=o.end + delta) for o in problem.outages
+        ),
+    )

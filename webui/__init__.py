@@ -1,7 +1,8 @@
 """natsched's web layer: a thin Flask app over the ``scheduler`` library.
 
-For now it serves a health check; the pages for lab coordinators, county
-offices and ops come with the web UI issue.
+One blueprint per audience (``lab``, ``county``, ``ops``) plus ``api``
+(``/api/v1``). Settings come from ``NATSCHED_*`` environment variables or the
+mapping passed to ``create_app``; see ``webui.settings``.
 """
 
 from __future__ import annotations
@@ -13,15 +14,51 @@ from flask import Flask, jsonify
 from scheduler import __version__
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Application factory (Flask's pattern): settings from the environment or ``test_config``."""
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Application factory (Flask's pattern)."""
+    from webui import auth, db, errors, jobs, labels, settings
+    from webui.clock import Clock
+
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_prefixed_env("NATSCHED")
-    if test_config is not None:
-        app.config.update(test_config)
+    settings.configure(app, config)
+    app.extensions["natsched.clock"] = Clock.parse(app.config.get("CLOCK"))
+    db.init_app(app)
+    settings.init_security(app)
+    labels.init_app(app)
+    auth.init_app(app)
+    jobs.init_app(app)
+    errors.init_app(app)
+    _register_views(app)
+
+    @app.context_processor
+    def common_context() -> dict[str, Any]:
+        return {
+            "now": app.extensions["natsched.clock"].now(),
+            "nav_endpoints": app.view_functions.keys(),
+        }
 
     @app.get("/healthz")
     def healthz() -> Any:
         return jsonify(status="ok", version=__version__)
 
     return app
+
+
+def _register_views(app: Flask) -> None:
+    """Each audience's blueprint, when its module is there."""
+    import importlib
+
+    for name in (
+        "webui.views.lab",
+        "webui.views.county",
+        "webui.views.ops",
+        "webui.views.common",
+        "webui.api",
+    ):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.init_app(app)

@@ -1,0 +1,3 @@
+"""Labels of the bench pages."""
+
+LABELS: dict[str, tuple[str, str]] = {}

@@ -1,0 +1,3 @@
+"""Labels of the county pages."""
+
+LABELS: dict[str, tuple[str, str]] = {}

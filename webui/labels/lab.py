@@ -1,0 +1,3 @@
+"""Labels of the lab pages."""
+
+LABELS: dict[str, tuple[str, str]] = {}

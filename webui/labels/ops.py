@@ -1,0 +1,3 @@
+"""Labels of the ops pages."""
+
+LABELS: dict[str, tuple[str, str]] = {}

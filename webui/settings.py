@@ -1,0 +1,101 @@
+"""The web app's settings, their defaults, and the security wiring that depends on them.
+
+Every setting can come from the environment as ``NATSCHED_<NAME>`` (e.g.
+``NATSCHED_DATABASE_URL``, ``NATSCHED_SECRET_KEY``) or from the mapping
+given to ``create_app``. The secret key is never in the repository: without
+``NATSCHED_SECRET_KEY`` one is generated into ``instance/secret_key`` (mode
+0600) on first start and reused.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Request, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response
+
+from scheduler.ingest.reader import MAX_BYTES
+from scheduler.store.db import database_url
+
+DEFAULTS: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "natsched_session",
+    # an upload is at most MAX_BYTES; the form around it adds a little
+    "MAX_CONTENT_LENGTH": MAX_BYTES + 1024 * 1024,
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a coordinator's shift, not an hour
+    "CLOCK": None,
+    "JOB_WORKERS": 2,
+    "REPLAN_INTERVAL_MINUTES": 15.0,
+    "REPLAN_DEBOUNCE_SECONDS": 60.0,
+    "REPLAN_LEASE_SECONDS": 300.0,
+    "REPLAN_FREEZE_MINUTES": 60,
+    "REPLAN_TIME_LIMIT": 30.0,
+    "REPLAN_SEED": 0,
+    "REPLAN_MOVE_PENALTY": 100.0,
+    "UPLOAD_MAX_FUTURE_HOURS": 6.0,
+    "BENCH_DIR": "build/bench",
+}
+
+csrf = CSRFProtect()
+
+
+def configure(app: Flask, config: dict[str, Any] | None) -> None:
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("NATSCHED")
+    if config:
+        app.config.update(config)
+    app.config["DATABASE_URL"] = database_url(app.config.get("DATABASE_URL"))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+
+
+def _instance_secret(folder: Path) -> str:
+    path = folder / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Session cookies are Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or (request and request.is_secure))
+
+
+def _headers(resp: Response) -> Response:
+    h = resp.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Referrer-Policy", "same-origin")
+    # everything the pages need ships with the package: no other origin is ever asked
+    h.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'",
+    )
+    return resp
+
+
+def init_security(app: Flask) -> None:
+    app.session_interface = _SessionInterface()
+    csrf.init_app(app)
+    app.after_request(_headers)
+
+
+def wants_json(req: Request) -> bool:
+    return req.path.startswith("/api/") or req.accept_mimetypes.best == "application/json"
