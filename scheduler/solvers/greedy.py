@@ -87,3 +87,29 @@ def greedy(net: Network, order: IntArray | None = None) -> Schedule:
     for b in edf_order(net) if order is None else order:
         place(net, remaining, int(b), lab_of, chunks)
     return Schedule.from_lists(lab_of, chunks)
+
+
+def complete(net: Network, schedule: Schedule) -> Schedule:
+    """``schedule`` with its unassigned batches placed by the greedy rule on the capacity left.
+
+    A warm start from the published plan lacks the batches that arrived since;
+    they are placed before any search, so a short or starved search still
+    returns a plan that holds them.
+    """
+    remaining = net.cap_left - schedule.load(net)
+    lab_of = schedule.lab.copy()
+    chunks = list(
+        zip(
+            schedule.chunk_batch.tolist(),
+            schedule.chunk_slot.tolist(),
+            schedule.chunk_tubes.tolist(),
+            strict=True,
+        )
+    )
+    missing = set(np.nonzero(lab_of == UNASSIGNED)[0].tolist())
+    if not missing:
+        return schedule
+    for b in edf_order(net).tolist():
+        if b in missing:
+            place(net, remaining, int(b), lab_of, chunks)
+    return Schedule.from_lists(lab_of, chunks)

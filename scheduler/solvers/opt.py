@@ -27,7 +27,7 @@ from scheduler.solvers.bound import (
     lower_bound,
     solve_flow,
 )
-from scheduler.solvers.greedy import greedy, place
+from scheduler.solvers.greedy import complete, greedy, place
 from scheduler.solvers.labqueue import CostModel
 from scheduler.solvers.lns import LNS
 from scheduler.solvers.localsearch import LocalSearch
@@ -183,7 +183,7 @@ def optimise(
     incumbent = State.from_schedule(net, cm, base)
     stable = initial is not None and move_penalty > 0
     if initial is not None and initial.is_feasible(net):
-        warm = State.from_schedule(net, cm, initial)
+        warm = State.from_schedule(net, cm, complete(net, initial))
         # for stability the search starts from the warm start, even if greedy is cheaper
         if stable or warm.total < incumbent.total:
             incumbent = warm
