@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,11 +14,58 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scheduler.domain import Problem
 
+EXIT_INPUT = 2
+Handler = Callable[[argparse.Namespace], int]
+
 EXAMPLES = {
     "upgrade": "natsched db upgrade",
     "seed": "natsched db seed demo",
     "export": "natsched db export /tmp/current",
 }
+
+
+def _db_error_text(exc: BaseException) -> str | None:
+    """A one-line explanation of a database failure, or None when it is not one."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return f"not a usable database URL: {_first_line(exc)}"
+    if isinstance(exc, OperationalError):
+        detail = _first_line(getattr(exc, "orig", None) or exc)
+        if "no such table" in detail or "does not exist" in detail:
+            return f"the database has no natsched schema ({detail}): run `natsched db upgrade`"
+        return f"cannot use the database: {detail}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {_first_line(getattr(exc, 'orig', None) or exc)}"
+    return None
+
+
+def _first_line(exc: object) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Database failures end the command with exit code 2 and one line, never a traceback.
+
+    Input errors (``InputError``, ``OSError``) are left to ``scheduler.cli.main``.
+    """
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except LookupError as exc:  # snapshot() of an empty store says what to run
+            print(f"natsched: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return EXIT_INPUT
+        except Exception as exc:
+            text = _db_error_text(exc)
+            if text is None:
+                raise
+            print(f"natsched: error: {text}", file=sys.stderr)
+            return EXIT_INPUT
+
+    return run
 
 
 def _now(args: argparse.Namespace) -> datetime:
@@ -76,9 +126,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_upload(args: argparse.Namespace) -> int:
     from scheduler.ingest import IngestSettings, upload
+    from scheduler.ingest.reader import MAX_BYTES
     from scheduler.store.db import make_engine, transaction, upgrade
 
     path = Path(args.file)
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        # refuse before reading: the library would refuse too, after loading it all
+        print(
+            f"natsched: error: {path.name}: file is {size / 2**20:.1f} MB, "
+            f"over the {MAX_BYTES // 2**20} MB limit; nothing was stored",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     data = path.read_bytes()
     upgrade(args.db)
     settings = IngestSettings(max_future_hours=args.max_future_hours)
@@ -136,7 +196,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=fmt,
     )
     common(p)
-    p.set_defaults(handler=_cmd_upgrade)
+    p.set_defaults(handler=_guarded(_cmd_upgrade))
     p = sub.add_parser(
         "seed",
         help="load a preset or an instance folder (replaces the world)",
@@ -152,7 +212,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="labs and sites only; batches come from uploads",
     )
     p.add_argument("--now", help="timestamp recorded in the audit log")
-    p.set_defaults(handler=_cmd_seed)
+    p.set_defaults(handler=_guarded(_cmd_seed))
     p = sub.add_parser(
         "export",
         help="write the stored world as a SPEC instance",
@@ -161,7 +221,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     common(p)
     p.add_argument("folder", help="instance folder to write")
-    p.set_defaults(handler=_cmd_export)
+    p.set_defaults(handler=_guarded(_cmd_export))
 
     up = subparsers.add_parser(
         "upload",
@@ -185,4 +245,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--max-future-hours", type=float, default=6.0, help="latest window start after now"
     )
     up.add_argument("--json", action="store_true", help="print the report as JSON")
-    up.set_defaults(handler=_cmd_upload)
+    up.set_defaults(handler=_guarded(_cmd_upload))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, MetaData, inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.models import Base
@@ -32,32 +33,50 @@ def _backends() -> list:
     return params
 
 
-def _reset_pg(url: str) -> None:
+def _pg_schema_url(base: str, schema: str) -> str:
+    """``base`` with every connection's search_path set to ``schema`` only."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+def _pg_admin(url: str, sql: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
-            md = MetaData()
-            md.reflect(conn)
-            md.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    except Exception as exc:  # the server is the problem here, not the test
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {url} is not usable in CI: {exc}")
-        pytest.skip(f"PostgreSQL at {url} not reachable: {exc}")
+            conn.execute(text(sql))
     finally:
         engine.dispose()
 
 
 @pytest.fixture(params=_backends())
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A migrated, empty database of its own for each test.
+
+    PostgreSQL: a fresh schema in the shared database, dropped afterwards, so
+    that test runs on one server (developers, CI jobs) never see each other's
+    tables. Tables are made by the Alembic migrations, not by create_all.
+    """
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'test.sqlite'}"
-    else:
-        assert PG_URL
-        url = PG_URL
-        _reset_pg(url)
-    upgrade(url)
-    yield url
+        upgrade(url)
+        yield url
+        return
+    assert PG_URL
+    schema = f"natsched_t_{uuid.uuid4().hex[:16]}"
+    try:
+        _pg_admin(PG_URL, f'CREATE SCHEMA "{schema}"')
+    except Exception as exc:  # the server is the problem here, not the test
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} is not usable in CI: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {exc}")
+    url = _pg_schema_url(PG_URL, schema)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _pg_admin(PG_URL, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture
