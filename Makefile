@@ -1,12 +1,12 @@
 # Two commands set up everything on a fresh machine with Python 3.11:
-#   make run    create .venv, install, plan the demo instance
-#   make test   create .venv, install, run the whole suite
+#   make run    create .venv, install, serve the web app on the demo world
+#   make test   create .venv, install (and Debian's chromium for browser tests), run the suite
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-quality bench-scaling clean
+.PHONY: run test lint format bench bench-quality bench-scaling clean browser-deps stress
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (natsched needs Python 3.11)"; exit 1; }
@@ -17,11 +17,26 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# The web app on the embedded SQLite database with the demo world and the
+# re-planning worker; the URL and the demo accounts are printed.
 run: $(STAMP)
-	$(BIN)/natsched plan fixtures/demo -o build/demo-plan.csv --time-limit 20
-	$(BIN)/natsched check fixtures/demo build/demo-plan.csv
+	$(BIN)/natsched serve --demo --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Browser tests drive Debian's chromium (Playwright's own download is not
+# reachable here); fonts-noto-cjk makes Chinese text readable in screenshots.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
+		echo "installing Debian's chromium and fonts-noto-cjk for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		( $$SUDO apt-get install -y chromium fonts-noto-cjk >/dev/null 2>&1 \
+		  || { $$SUDO apt-get update >/dev/null 2>&1 && $$SUDO apt-get install -y chromium fonts-noto-cjk >/dev/null 2>&1; } ) \
+		|| echo "could not install chromium: browser tests will skip (and fail under CI=true)"; \
+	fi
+
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -7,6 +7,8 @@ mapping passed to ``create_app``; see ``webui.settings``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify
@@ -19,7 +21,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webui import auth, db, errors, jobs, labels, settings
     from webui.clock import Clock
 
-    app = Flask(__name__, instance_relative_config=True)
+    # the instance folder (secret key, SQLite file, demo accounts) is ./instance, as the
+    # library's default database is, not a folder inside the installed package
+    folder = os.environ.get("NATSCHED_INSTANCE_PATH", "instance")
+    app = Flask(__name__, instance_path=str(Path(folder).resolve()))
     settings.configure(app, config)
     app.extensions["natsched.clock"] = Clock.parse(app.config.get("CLOCK"))
     db.init_app(app)
@@ -52,7 +57,7 @@ def _register_views(app: Flask) -> None:
         "webui.views.lab",
         "webui.views.county",
         "webui.views.ops",
-        "webui.views.common",
+        "webui.views.bench",
         "webui.api",
     ):
         try:
