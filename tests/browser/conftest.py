@@ -1,0 +1,197 @@
+"""A real server and a real browser: ``natsched serve`` in a subprocess, Debian's chromium.
+
+The server runs on a free 127.0.0.1 port over its own SQLite file, seeded
+with the demo network and every county's counts but the test county's (its
+office uploads them in the browser), a user per role and lab and a
+published plan, on a clock that starts at the demo's plan start and runs
+on, with a quick re-planning worker.
+Without chromium the tests skip with one line; under ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler.replan.core import ReplanSettings, replan_once
+from scheduler.spec_io import load_instance
+from scheduler.store.db import make_engine, transaction, upgrade
+from scheduler.store.world import seed
+from tests.webui.conftest import NOW, PASSWORD
+from webui.accounts import create_user
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+]
+SCREENSHOTS = Path("build/screenshots")
+DEMO = Path("fixtures/demo")
+COUNTY = "411002"
+#: the demo's count windows run to the evening of the plan's first day
+MAX_FUTURE_HOURS = 24
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} (CI=true: browser tests must run)")
+    pytest.skip(what)
+
+
+@dataclass
+class Server:
+    url: str
+    db_url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _prepare(db_url: str) -> None:
+    """The demo network with every county's counts but the test county's, and a plan for them."""
+    from scheduler.ingest import IngestSettings, upload
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    problem = load_instance(DEMO)
+    with transaction(engine) as s:
+        seed(s, problem, now=NOW, user="test", with_batches=False)
+        for path in sorted((DEMO / "uploads").iterdir()):
+            if path.stem == COUNTY:
+                continue  # the county office uploads this one in the browser
+            rep = upload(
+                s,
+                path.read_bytes(),
+                path.name,
+                path.stem,
+                user="test",
+                now=NOW,
+                settings=IngestSettings(max_future_hours=MAX_FUTURE_HOURS),
+            )
+            assert rep.status == "stored", rep.errors[:3]
+        create_user(s, "ops", PASSWORD, "ops")
+        create_user(s, "county", PASSWORD, "county", county_code=COUNTY)
+        for lab in problem.labs:
+            create_user(s, f"lab-{lab.lab_id}", PASSWORD, "lab", lab_id=lab.lab_id)
+    with transaction(engine) as s:
+        assert replan_once(s, NOW, settings=ReplanSettings(time_limit=3.0)).published
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("server")
+    db_url = f"sqlite:///{folder / 'natsched.sqlite'}"
+    _prepare(db_url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NATSCHED_SECRET_KEY": "browser-test-secret",
+        "NATSCHED_REPLAN_DEBOUNCE_SECONDS": "1",
+        "NATSCHED_REPLAN_TIME_LIMIT": "4",
+        "NATSCHED_REPLAN_INTERVAL_MINUTES": "600",
+        "NATSCHED_UPLOAD_MAX_FUTURE_HOURS": str(MAX_FUTURE_HOURS),
+    }
+    log = folder / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scheduler",
+                "serve",
+                "--db",
+                db_url,
+                "--port",
+                str(port),
+                "--clock",
+                NOW.isoformat(),
+                "--poll-seconds",
+                "1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+    yield Server(url, db_url, proc, log)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        _missing(f"browser tests need Debian's chromium at {CHROMIUM} (make test installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("browser tests need playwright (pip install -e '.[dev]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_as(browser: Any, server: Server) -> Iterator[Any]:
+    """``page_as("ops")``: a logged-in page in a fresh browser context (desktop size)."""
+    contexts = []
+
+    def make(username: str, *, lang: str = "en", viewport: dict[str, int] | None = None) -> Any:
+        ctx = browser.new_context(
+            viewport=viewport or {"width": 1280, "height": 900},
+            locale="zh-CN" if lang == "zh" else "en-US",
+        )
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(f"{server.url}/login?lang={lang}")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert "/login" not in page.url, f"login as {username} failed"
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def shot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
