@@ -20,13 +20,12 @@ def _now(text: str | None) -> datetime:
 
 
 def _cmd_replan(args: argparse.Namespace) -> int:
-    from scheduler.replan.core import replan_once
-    from scheduler.store.db import make_engine, transaction, upgrade
+    from scheduler.replan.core import replan
+    from scheduler.store.db import make_engine, upgrade
 
     upgrade(args.db)
     settings = replan_settings(args)
-    with transaction(make_engine(args.db)) as s:
-        out = replan_once(s, _now(args.at), settings=settings)
+    out = replan(make_engine(args.db), _now(args.at), settings=settings)
     score = f"{out.score:,.1f}" if out.score is not None else "-"
     state = "published" if out.published else "not published"
     print(

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask
 
-from scheduler.replan.core import ReplanSettings, replan_once
+from scheduler.replan.core import ReplanSettings, replan
 from scheduler.replan.events import request_replan
 from scheduler.replan.worker import WorkerSettings, acquire, owner_id, tick
 from scheduler.store.db import transaction
@@ -79,8 +79,7 @@ def replan_job(app: Flask, user: str, reason: str) -> Any:
             )
             ticker.start()
             try:
-                with transaction(engine) as s:
-                    out = replan_once(s, now, settings=settings.replan)
+                out = replan(engine, now, settings=settings.replan)
             finally:
                 done.set()
         return {

@@ -11,7 +11,8 @@
 - a box due for pickup within the freeze window keeps its published lab;
 - a coordinator's pin (``pinned_lab``) is kept.
 
-``replan_once`` solves it through an executor, warm-started from the
+``replan`` (and ``replan_once`` inside one transaction) solves it through
+an executor, warm-started from the
 published plan, stores the new version with its figures and publishes it
 unless it is worse on the SPEC score over the same batches while nothing in
 the inputs changed. A failed solve is stored with its error and leaves the
@@ -26,14 +27,16 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from scheduler.domain import Chunk, Plan, Problem
 from scheduler.evaluate import evaluate
 from scheduler.replan.executors import Executor, InProcessExecutor, SolveRequest
+from scheduler.result import Result
 from scheduler.spec_io import config_to_json
 from scheduler.store import models as m
+from scheduler.store.db import transaction
 from scheduler.store.world import snapshot
 
 log = logging.getLogger(__name__)
@@ -152,10 +155,45 @@ def replan_once(
     settings: ReplanSettings | None = None,
     executor: Executor | None = None,
 ) -> ReplanOutcome:
+    """One re-plan inside the caller's transaction (tests, scripts)."""
     settings = settings or ReplanSettings()
-    executor = executor or InProcessExecutor()
+    started = _start(session, now, settings)
+    res, error = _solve(started, settings, executor)
+    return _finish(session, now, started, res, error)
+
+
+def replan(
+    engine: Engine,
+    now: datetime,
+    *,
+    settings: ReplanSettings | None = None,
+    executor: Executor | None = None,
+) -> ReplanOutcome:
+    """One re-plan in three short transactions, with the solve outside any of them.
+
+    The worker and the web app use this: a solve takes seconds to minutes,
+    and holding a transaction that long would block every upload and status
+    change (SQLite has one writer). The version row is visible as "running"
+    while it solves. What changes meanwhile asks for the next re-plan.
+    """
+    settings = settings or ReplanSettings()
+    with transaction(engine) as s:
+        started = _start(s, now, settings)
+    res, error = _solve(started, settings, executor)
+    with transaction(engine) as s:
+        return _finish(s, now, started, res, error)
+
+
+@dataclass(frozen=True)
+class _Started:
+    version_id: int
+    problem: Problem
+    warm: Plan | None
+    digest: str
+
+
+def _start(session: Session, now: datetime, settings: ReplanSettings) -> _Started:
     problem, warm, digest = _planning(session, now, settings.freeze_minutes)
-    previous = published(session)
     version = m.PlanVersion(
         created_at=now,
         plan_start=problem.config.plan_start,
@@ -166,16 +204,41 @@ def replan_once(
     )
     session.add(version)
     session.flush()
+    return _Started(version.id, problem, warm, digest)
+
+
+def _solve(
+    started: _Started, settings: ReplanSettings, executor: Executor | None
+) -> tuple[Result | None, str]:
+    executor = executor or InProcessExecutor()
     try:
         res = executor.solve(
-            SolveRequest(problem, settings.time_limit, settings.seed, warm, settings.move_penalty)
+            SolveRequest(
+                started.problem,
+                settings.time_limit,
+                settings.seed,
+                started.warm,
+                settings.move_penalty,
+            )
         )
     except Exception as exc:  # a failed solve must never take the published plan down
         log.exception("re-plan failed")
+        return None, f"{type(exc).__name__}: {exc}"
+    return res, ""
+
+
+def _finish(
+    session: Session, now: datetime, started: _Started, res: Result | None, error: str
+) -> ReplanOutcome:
+    version = session.get(m.PlanVersion, started.version_id)
+    if version is None:  # pragma: no cover - the row was made by _start
+        raise LookupError(f"plan version {started.version_id} vanished")
+    if res is None:
         version.status = "failed"
-        version.error = f"{type(exc).__name__}: {exc}"
+        version.error = error
         session.flush()
-        return ReplanOutcome(version.id, False, f"solve failed: {exc}", None, 0)
+        return ReplanOutcome(version.id, False, f"solve failed: {error}", None, 0)
+    previous = published(session)
     version.status = res.status
     version.score, version.bound, version.gap = res.score, res.bound, res.gap
     version.figures = {
@@ -188,7 +251,7 @@ def replan_once(
         m.PlanRow(batch_id=c.batch_id, lab_id=c.lab_id, slot_start=c.slot_start, tubes=c.tubes)
         for c in res.plan.chunks
     ]
-    publish, reason = decide(problem, warm, res.score, digest, previous)
+    publish, reason = decide(started.problem, started.warm, res.score, started.digest, previous)
     moved = 0
     if previous is not None:
         before = plan_of(previous).lab_of()

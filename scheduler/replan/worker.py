@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from scheduler.replan.core import ReplanOutcome, ReplanSettings, replan_once
+from scheduler.replan.core import ReplanOutcome, ReplanSettings, replan
+from scheduler.replan.events import request_replan
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction
 
@@ -73,6 +74,23 @@ def release(engine: Engine, owner: str) -> None:
         )
 
 
+def abandon_running(engine: Engine, now: datetime) -> list[int]:
+    """Versions left "running" by a worker that died mid-solve are marked failed.
+
+    Called with the lease held, so no other worker is solving; they never
+    held plan rows (rows are written with the result, in one transaction).
+    """
+    with transaction(engine) as s:
+        stale = s.scalars(select(m.PlanVersion).where(m.PlanVersion.status == "running")).all()
+        for v in stale:
+            v.status = "failed"
+            v.error = f"interrupted: the worker stopped during the solve (found {now:%F %H:%M})"
+        if stale:
+            # what that solve was for is still to do
+            request_replan(s, now, f"plan {stale[-1].id} was interrupted")
+        return [v.id for v in stale]
+
+
 def due(engine: Engine, now: datetime, settings: WorkerSettings) -> str | None:
     """Why a re-plan is due at ``now`` (None when it is not)."""
     with transaction(engine) as s:
@@ -98,12 +116,14 @@ def tick(
     if not acquire(engine, owner, now, settings.lease_seconds):
         log.info("another worker holds the lease; waiting")
         return None
+    abandoned = abandon_running(engine, now)
+    if abandoned:
+        log.warning("plan versions %s were left running by a stopped worker", abandoned)
     why = due(engine, now, settings)
     if why is None:
         return None
     log.info("re-planning at %s: %s", now.isoformat(), why)
-    with transaction(engine) as s:
-        out = replan_once(s, now, settings=settings.replan)
+    out = replan(engine, now, settings=settings.replan)
     log.info(
         "plan %d %s (%s)", out.version_id, "published" if out.published else "kept", out.reason
     )

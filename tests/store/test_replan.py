@@ -159,3 +159,44 @@ def test_upload_and_pin_request_a_replan(engine):
         assert s.get(m.Batch, bid).pinned_lab == problem.labs[0].lab_id
         problem2, _ = planning_problem(s, dt(2022, 1, 9, 8, 5))
         assert problem2.batches[problem2.batch_index[bid]].pinned_lab == problem.labs[0].lab_id
+
+
+def test_writes_go_on_while_a_replan_solves(engine, db_url, county_world):
+    """The solve holds no transaction: a status change commits while it runs."""
+    from sqlalchemy import create_engine
+
+    from scheduler.replan.core import replan
+    from scheduler.replan.executors import InProcessExecutor
+    from scheduler.store.db import make_engine
+
+    with transaction(engine) as s:
+        first = replan_once(s, T0, settings=FAST)
+        batch = s.scalars(
+            select(m.PlanRow.batch_id).where(m.PlanRow.plan_id == first.version_id)
+        ).first()
+    # another process with little patience: with SQLite a held write lock fails it in 1 s
+    other = (
+        create_engine(db_url, connect_args={"timeout": 1})
+        if db_url.startswith("sqlite")
+        else make_engine(db_url)
+    )
+    seen: dict[str, str] = {}
+
+    class WritesMeanwhile:
+        def solve(self, request):  # type: ignore[no-untyped-def]
+            with transaction(other) as s2:
+                batch_status(s2, batch, "picked_up", now=T0 + timedelta(minutes=6))
+            with transaction(other) as s2:
+                running = s2.get(m.PlanVersion, first.version_id + 1)
+                seen["status"] = running.status if running else "missing"
+            return InProcessExecutor().solve(request)
+
+    try:
+        out = replan(engine, T0 + timedelta(minutes=5), settings=FAST, executor=WritesMeanwhile())
+    finally:
+        other.dispose()
+    assert seen["status"] == "running"
+    assert out.score is not None
+    with transaction(engine) as s:
+        b = s.get(m.Batch, batch)
+        assert b is not None and b.status == "picked_up"

@@ -251,9 +251,11 @@ def test_worker_survives_sigkill(db_url, tmp_path):
     with transaction(eng) as s:
         pub = published(s)
         assert pub is not None and pub.id == first.version_id
-        assert (
-            s.scalar(select(func.count()).select_from(m.PlanVersion)) == 1
-        )  # nothing half-written
+        # nothing half-written: at most the dead solve's "running" row, with no plan rows
+        others = s.scalars(select(m.PlanVersion).where(m.PlanVersion.id != first.version_id)).all()
+        assert [v.status for v in others] in ([], ["running"])
+        assert all(not v.rows for v in others)
+        dead = [v.id for v in others]
     # restart the worker: once the dead one's lease runs out it re-plans
     cmd2 = [*cmd[:9], "2", *cmd[10:]]  # a short time limit this time
     assert cmd[8] == "--time-limit"
@@ -270,6 +272,11 @@ def test_worker_survives_sigkill(db_url, tmp_path):
                 if pub is not None and pub.id != first.version_id:
                     newer = pub.id
         assert newer is not None, (tmp_path / "worker2.log").read_text()[-3000:]
+        with transaction(eng) as s:
+            # the new worker marked the dead solve failed, with a reason
+            for vid in dead:
+                v = s.get(m.PlanVersion, vid)
+                assert v is not None and v.status == "failed" and "interrupted" in v.error
     finally:
         proc2.terminate()
         proc2.wait(20)
