@@ -1,6 +1,8 @@
 """A real server and a real browser: ``natsched serve`` in a subprocess, Debian's chromium.
 
-The server runs on a free 127.0.0.1 port over its own SQLite file, seeded
+The server runs on a free 127.0.0.1 port over its own SQLite file (and,
+when ``NATSCHED_TEST_DATABASE_URL`` is set, again over a fresh PostgreSQL
+schema), seeded
 with the demo network and every county's counts but the test county's (its
 office uploads them in the browser), a user per role and lab and a
 published plan, on a clock that starts at the demo's plan start and runs
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ from scheduler.replan.core import ReplanSettings, replan_once
 from scheduler.spec_io import load_instance
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.world import seed
+from tests.store.conftest import PG_URL, _backends, _pg_admin, _pg_schema_url
 from tests.webui.conftest import NOW, PASSWORD
 from webui.accounts import create_user
 
@@ -96,10 +100,24 @@ def _prepare(db_url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="session", params=_backends())
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("server")
-    db_url = f"sqlite:///{folder / 'natsched.sqlite'}"
+    schema = None
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{folder / 'natsched.sqlite'}"
+    else:
+        assert PG_URL
+        schema = f"natsched_b_{uuid.uuid4().hex[:12]}"
+        try:
+            _pg_admin(PG_URL, f'CREATE SCHEMA "{schema}"')
+        except Exception as exc:  # the server is the problem here, not the test
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"PostgreSQL at {PG_URL} is not usable in CI: {exc}")
+            pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {exc}")
+        db_url = _pg_schema_url(PG_URL, schema)
     _prepare(db_url)
     port = _free_port()
     env = {
@@ -148,6 +166,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    if schema is not None:
+        _pg_admin(str(PG_URL), f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="session")
