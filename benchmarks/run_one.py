@@ -28,20 +28,26 @@ from scheduler.solvers.greedy import greedy
 def scaled(problem: Problem, n_batches: int, seed: int) -> Problem:
     """``problem`` with ``n_batches`` batches drawn from its own (repeated, renamed).
 
-    Capacity is scaled with demand by repeating the lab list as well, so the
-    instance stays as loaded as the original while it grows.
+    Capacity grows with demand, so the instance stays as loaded as the
+    original: each lab's throughput (and backlog) is multiplied, and the
+    network of labs stays the province's. (Repeating the labs instead would
+    grow the batch x lab arrays with the square of the size, which says more
+    about the copies than about a province.)
     """
     rng = np.random.default_rng(seed)
     src = problem.batches
     pick = rng.integers(0, len(src), n_batches)
     batches = tuple(replace(src[i], batch_id=f"{src[i].batch_id}#{k}") for k, i in enumerate(pick))
-    copies = max(1, round(n_batches / len(src)))
+    factor = n_batches / len(src)
     labs = tuple(
-        replace(lab, lab_id=f"{lab.lab_id}#{c}") if c else lab
-        for c in range(copies)
+        replace(
+            lab,
+            capacity_per_hour=max(1, round(lab.capacity_per_hour * factor)),
+            backlog_tubes=round(lab.backlog_tubes * factor),
+        )
         for lab in problem.labs
     )
-    return replace(problem, batches=batches, labs=labs, outages=problem.outages)
+    return replace(problem, batches=batches, labs=labs)
 
 
 def peak_rss_mb() -> float:
