@@ -1,0 +1,415 @@
+"""Request and response shapes of the JSON API (pydantic; the OpenAPI schemas come from them).
+
+Times are the world's local wall-clock time (the instance's time zone) as ISO
+8601 text without a zone, e.g. ``2022-01-09T08:00:00``; a time with a zone is
+refused, since the store keeps local times.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, NaiveDatetime, PlainSerializer, RootModel, WithJsonSchema
+
+from webui.api.framework import Out, Query, Strict
+
+_TIME_DOC = "local time of the world, ISO 8601 without a zone (e.g. 2022-01-09T08:00:00)"
+#: times the API sends
+Stamp = Annotated[
+    datetime,
+    PlainSerializer(lambda d: d.isoformat(timespec="seconds"), return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+            "description": _TIME_DOC,
+        }
+    ),
+]
+#: times the API reads
+LocalTime = Annotated[
+    NaiveDatetime,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": (
+                r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+                r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+            ),
+            "description": _TIME_DOC,
+        }
+    ),
+]
+
+Priority = Literal["urgent", "high", "routine"]
+BatchState = Literal["planned", "picked_up", "received", "processing", "resulted"]
+CountyCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="a six-digit county code")]
+LabId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+# ---------------------------------------------------------------------------
+# shared
+
+
+class Page(Query):
+    page: int = Field(1, ge=1, le=1_000_000, description="1-based page number")
+    per_page: int = Field(100, ge=1, le=1000, description="items per page")
+
+
+class PageInfo(Out):
+    page: int
+    per_page: int
+    total: int
+
+
+class ErrorBody(Out):
+    status: int
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = Field(
+        None, description="field errors ({field, message, type}) or located file errors"
+    )
+
+
+class Error(Out):
+    """The one shape of every API error."""
+
+    error: ErrorBody
+
+
+class OpenApiDoc(RootModel[dict[str, Any]]):
+    """The OpenAPI 3.1 document itself."""
+
+
+# ---------------------------------------------------------------------------
+# labs
+
+
+class LabOut(Out):
+    lab_id: str
+    name: str
+    kind: str
+    county_code: str
+    lat: float
+    lon: float
+    capacity_per_hour: int
+    run_minutes: int
+    open_hour: int
+    close_hour: int
+    isolation_ok: bool
+    backlog_tubes: int
+
+
+class OutageOut(Out):
+    start: Stamp
+    end: Stamp
+
+
+class StatusChangeOut(Out):
+    at: Stamp
+    kind: str
+    capacity_per_hour: int | None
+    note: str
+    user: str
+
+
+class LabDetail(LabOut):
+    outages: list[OutageOut] = Field(description="outages not yet over, earliest first")
+    status_changes: list[StatusChangeOut] = Field(description="the latest 20, newest first")
+
+
+class LabList(Out):
+    items: list[LabOut]
+
+
+class CapacityChange(Strict):
+    kind: Literal["capacity"]
+    capacity_per_hour: int = Field(ge=0, le=100_000)
+    note: str = Field("", max_length=500)
+
+
+class OutageReport(Strict):
+    kind: Literal["outage"]
+    start: LocalTime
+    end: LocalTime
+    note: str = Field("", max_length=500)
+
+
+class BackToNormal(Strict):
+    kind: Literal["normal"]
+    note: str = Field("", max_length=500)
+
+
+class LabStatusIn(
+    RootModel[Annotated[CapacityChange | OutageReport | BackToNormal, Field(discriminator="kind")]]
+):
+    """What changed at the lab: a new capacity, an outage [start, end), or back to normal."""
+
+
+# ---------------------------------------------------------------------------
+# sites
+
+
+class SiteQuery(Page):
+    county: CountyCode | None = Field(None, description="only this county's sites")
+
+
+class SiteOut(Out):
+    site_id: str
+    county_code: str
+    name: str
+    lat: float
+    lon: float
+
+
+class SiteList(PageInfo):
+    items: list[SiteOut]
+
+
+# ---------------------------------------------------------------------------
+# uploads
+
+
+class UploadForm(Query):
+    county: CountyCode | None = Field(
+        None, description="the county the file is for (a county account: its own, the default)"
+    )
+    mode: Literal["dry-run", "commit"] = Field(
+        "dry-run", description="dry-run checks only; commit stores"
+    )
+    accept_valid_rows: bool = Field(
+        False, description="commit the good rows of a file that has bad ones"
+    )
+
+
+class CellErrorOut(Out):
+    row: int | None
+    column: str | None
+    value: str
+    rule: str
+
+
+class UploadReportOut(Out):
+    status: Literal["dry-run", "stored", "partial", "rejected", "duplicate"]
+    filename: str
+    checksum: str
+    county_code: str
+    rows_total: int
+    rows_valid: int
+    rows_stored: int
+    counts_new: int
+    counts_replaced: int
+    counts_unchanged: int
+    batches_created: int
+    upload_id: int | None
+    errors: list[CellErrorOut]
+
+
+class UploadQuery(Page):
+    county: CountyCode | None = Field(None, description="only this county's uploads")
+
+
+class UploadOut(Out):
+    id: int
+    county_code: str
+    user: str
+    received_at: Stamp
+    filename: str
+    checksum: str
+    size_bytes: int
+    mode: str
+    outcome: str
+    rows_total: int
+    rows_stored: int
+    n_errors: int
+
+
+class UploadDetail(UploadOut):
+    errors: list[CellErrorOut]
+
+
+class UploadList(PageInfo):
+    items: list[UploadOut]
+
+
+# ---------------------------------------------------------------------------
+# batches
+
+
+class BatchQuery(Page):
+    lab: LabId | None = Field(None, description="planned at (or pinned to) this lab")
+    county: CountyCode | None = Field(None, description="collected in this county")
+    status: BatchState | None = None
+    priority: Priority | None = None
+
+
+class BatchOut(Out):
+    batch_id: str
+    site_id: str
+    county_code: str
+    collected_at: Stamp
+    ready_at: Stamp
+    deadline: Stamp | None = Field(description="explicit deadline; none: the priority's SLA")
+    tubes: int
+    people: int | None
+    priority: str
+    isolation: bool
+    pinned_lab: str | None
+    status: str
+    parent_batch_id: str | None
+    planned_lab: str | None = Field(description="its lab in the published plan")
+
+
+class SlotOut(Out):
+    slot_start: Stamp
+    tubes: int
+
+
+class BatchDetail(BatchOut):
+    plan_id: int | None = Field(description="the published plan version")
+    slots: list[SlotOut] = Field(description="its rows in the published plan")
+    retests: list[str] = Field(description="retest batches made from it (positive pools)")
+
+
+class BatchList(PageInfo):
+    items: list[BatchOut]
+
+
+class BatchStatusIn(Strict):
+    status: BatchState
+    lab_id: LabId | None = Field(
+        None, description="the lab the box goes to; kept as its pinned lab from pickup on"
+    )
+
+
+class PositivePoolIn(Strict):
+    positive_tubes: int = Field(1, ge=1, le=10_000, description="pooled tubes found positive")
+    recall_minutes: int = Field(
+        120, ge=0, le=2880, description="until the people are back for single tubes"
+    )
+
+
+class RetestOut(Out):
+    batch_id: str = Field(description="the new retest batch")
+    parent_batch_id: str
+    tubes: int
+
+
+# ---------------------------------------------------------------------------
+# plans and KPIs
+
+
+class PlanQuery(Page):
+    published: bool | None = Field(None, description="only the published one (true) or others")
+
+
+class PlanOut(Out):
+    id: int
+    created_at: Stamp
+    plan_start: Stamp
+    solver: str
+    status: str
+    score: float | None
+    bound: float | None
+    gap: float | None
+    published: bool
+    error: str
+
+
+class PriorityKpiOut(Out):
+    tubes: int
+    tubes_on_time: int
+    on_time_rate: float | None = Field(description="tubes on time / all tubes of the class")
+    assigned_tubes: int
+    unassigned_tubes: int
+    batches: int
+    mean_tat_h: float | None
+    p95_tat_h: float | None
+    cost: float
+
+
+class PlanDetail(PlanOut):
+    rows: int
+    batches: int
+    moved: int | None = Field(description="batches whose lab changed against the plan before")
+    decision: str | None = Field(description="why it was (or was not) published")
+    per_priority: dict[str, PriorityKpiOut] = Field(description="as evaluated when it was made")
+
+
+class PlanList(PageInfo):
+    items: list[PlanOut]
+
+
+class RowQuery(Page):
+    lab: LabId | None = Field(None, description="only this lab's rows")
+    batch: Annotated[str, Field(max_length=96)] | None = Field(None, description="one batch")
+
+
+class RowOut(Out):
+    batch_id: str
+    lab_id: str
+    slot_start: Stamp
+    tubes: int
+
+
+class RowList(PageInfo):
+    plan_id: int
+    items: list[RowOut]
+
+
+class MoveOut(Out):
+    batch_id: str
+    from_lab: str | None
+    to_lab: str | None
+    from_last_slot: Stamp | None
+    to_last_slot: Stamp | None
+    why: str
+
+
+class DiffOut(Out):
+    from_plan: int
+    to_plan: int
+    total: int
+    moves: list[MoveOut]
+
+
+class KpisOut(Out):
+    plan_id: int
+    created_at: Stamp
+    evaluated_at: Stamp = Field(description="the clock's now; the plan is checked from its slot")
+    plan_start: Stamp = Field(description="start of the horizon evaluated")
+    score: float = Field(description="SPEC score of the published plan on today's problem")
+    valid: bool
+    n_violations: int
+    solver_score: float | None = Field(description="the score the solver reported")
+    bound: float | None
+    gap: float | None
+    total_tubes: int
+    assigned_tubes: int
+    unassigned_tubes: int
+    per_priority: dict[str, PriorityKpiOut]
+
+
+# ---------------------------------------------------------------------------
+# re-planning and jobs
+
+
+class ReplanIn(Strict):
+    reason: str = Field("asked through the API", max_length=200)
+
+
+class JobStarted(Out):
+    job_id: str
+    poll_url: str
+
+
+class JobOut(Out):
+    id: str
+    kind: str
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float
+    message: str
+    created_at: str
+    finished_at: str | None
+    result: dict[str, Any]
