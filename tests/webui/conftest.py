@@ -83,6 +83,9 @@ def app(template_db: Path, tmp_path: Path) -> Iterator[Flask]:
             "DATABASE_URL": f"sqlite:///{db}",
             "CLOCK": f"fixed:{NOW.isoformat()}",
             "REPLAN_TIME_LIMIT": 2.0,
+            # a quick benchmark started by a test writes here, never into build/
+            "BENCH_DIR": str(tmp_path / "bench"),
+            "BENCH_QUICK_TIME_LIMIT": 0.5,
         }
     )
     yield app
