@@ -83,6 +83,8 @@ def app(template_db: Path, tmp_path: Path) -> Iterator[Flask]:
             "DATABASE_URL": f"sqlite:///{db}",
             "CLOCK": f"fixed:{NOW.isoformat()}",
             "REPLAN_TIME_LIMIT": 2.0,
+            # the demo's count windows run to the evening of the plan's first day
+            "UPLOAD_MAX_FUTURE_HOURS": 24.0,
             # a quick benchmark started by a test writes here, never into build/
             "BENCH_DIR": str(tmp_path / "bench"),
             "BENCH_QUICK_TIME_LIMIT": 0.5,

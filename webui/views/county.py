@@ -1,21 +1,349 @@
-"""County offices: upload sample counts, their upload history, where their boxes go."""
+"""County offices: upload sample counts (check first, then store), their history, where boxes go.
+
+A file is checked by ``scheduler.ingest.upload`` in dry-run mode and kept
+server-side under a random token until the office commits it or an hour
+passes; the browser never sends it twice and it is never served back. A
+file over ``UPLOAD_JOB_BYTES`` is stored by a background job.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import secrets
+import time
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, render_template
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from sqlalchemy import select
 
-from webui.auth import check_county, roles_required
+from scheduler.fixturegen.uploads import COLUMNS, COLUMNS_ZH
+from scheduler.ingest import IngestSettings, upload
+from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
+from scheduler.ingest.upload import safe_name
+from scheduler.store import models as m
+from webui import db
+from webui.auth import check_county, principal, roles_required
+from webui.jobs import JobContext, job_dict, jobs_of
+from webui.labels import current_lang, translate
+from webui.views.planview import plan_view
 
 bp = Blueprint("county", __name__, url_prefix="/county")
+PENDING_SECONDS = 3600
+PREVIEW_ROWS = 300
+
+
+def _now() -> datetime:
+    now: datetime = current_app.extensions["natsched.clock"].now()
+    return now
+
+
+def _t(key: str, **values: object) -> str:
+    return translate(key, current_lang(), **values)
+
+
+def _settings() -> IngestSettings:
+    return IngestSettings(max_future_hours=float(current_app.config["UPLOAD_MAX_FUTURE_HOURS"]))
+
+
+def _pending_dir() -> Path:
+    d = Path(current_app.instance_path) / "pending-uploads"
+    d.mkdir(parents=True, exist_ok=True)
+    # files nobody committed within the hour go
+    for f in d.iterdir():
+        if time.time() - f.stat().st_mtime > PENDING_SECONDS:
+            f.unlink(missing_ok=True)
+    return d
+
+
+def _county_or_404(code: str) -> m.County:
+    check_county(code)
+    county = db.session().get(m.County, code)
+    if county is None:
+        abort(404)
+    return county
 
 
 @bp.get("/<code>/")
 @roles_required("county", "ops")
 def home(code: str) -> Any:
-    check_county(code)
-    return render_template("county/home.html", code=code)
+    county = _county_or_404(code)
+    s = db.session()
+    uploads = s.scalars(
+        select(m.Upload).where(m.Upload.county_code == code).order_by(m.Upload.id.desc()).limit(50)
+    ).all()
+    return render_template(
+        "county/home.html",
+        county=county,
+        uploads=uploads,
+        boxes=_boxes(code),
+        max_mb=MAX_BYTES // 2**20,
+    )
+
+
+def _boxes(code: str) -> list[dict[str, Any]]:
+    """The county's open boxes: where the published plan sends them and when results come."""
+    s = db.session()
+    rows = s.execute(
+        select(m.Batch, m.Site.name)
+        .join(m.Site, m.Site.site_id == m.Batch.site_id)
+        .where(m.Site.county_code == code, m.Batch.status != "resulted")
+        .order_by(m.Batch.ready_at, m.Batch.batch_id)
+    ).all()
+    view = plan_view(s)
+    out = []
+    for b, site_name in rows:
+        lab = view.lab_of(b.batch_id) if view else None
+        oc = view.outcome(b.batch_id) if view and lab else None
+        due = (
+            view.problem.deadline_of(view.problem.batches[view.problem.batch_index[b.batch_id]])
+            if (view and b.batch_id in view.problem.batch_index)
+            else b.deadline
+        )
+        out.append(
+            {
+                "batch_id": b.batch_id,
+                "site": site_name or b.site_id,
+                "tubes": b.tubes,
+                "priority": b.priority,
+                "isolation": b.isolation,
+                "status": b.status,
+                "lab": lab,
+                "arrival": view.arrival(b.batch_id) if view and lab else None,
+                "result_at": oc.result_at if oc else None,
+                "due": due,
+                "late": (not oc.on_time) if oc else None,
+            }
+        )
+    return out
+
+
+@bp.post("/<code>/upload")
+@roles_required("county", "ops")
+def check(code: str) -> Any:
+    _county_or_404(code)
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        flash(_t("county.no_file"), "error")
+        return redirect(url_for("county.home", code=code))
+    data = f.read(MAX_BYTES + 1)
+    name = safe_name(f.filename)
+    if len(data) > MAX_BYTES:
+        flash(_t("county.too_large", mb=MAX_BYTES // 2**20), "error")
+        return redirect(url_for("county.home", code=code))
+    who = principal()
+    assert who is not None
+    report = upload(
+        db.session(),
+        data,
+        name,
+        code,
+        user=who.username,
+        now=_now(),
+        mode="dry-run",
+        settings=_settings(),
+    )
+    db.session().rollback()  # a dry run stores nothing
+    token = secrets.token_urlsafe(16)
+    path = _pending_dir() / f"{token}.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    pending = dict(session.get("pending_uploads", {}))
+    pending[token] = {"name": name, "county": code, "size": len(data)}
+    session["pending_uploads"] = dict(list(pending.items())[-5:])
+    table, cols = _preview(data, name)
+    errors_at: dict[tuple[int, str], list[str]] = {}
+    general = []
+    for e in report.errors:
+        if e.row is not None and e.column:
+            errors_at.setdefault((e.row, e.column), []).append(e.rule)
+        else:
+            general.append(e)
+    rows_with_errors = {r for r, _ in errors_at}
+    shown = [r for r in table if r[0] in rows_with_errors]
+    shown += [r for r in table if r[0] not in rows_with_errors][: max(0, PREVIEW_ROWS - len(shown))]
+    shown.sort(key=lambda r: r[0])
+    return render_template(
+        "county/preview.html",
+        county=db.session().get(m.County, code),
+        report=report,
+        token=token,
+        filename=name,
+        columns=cols,
+        rows=shown,
+        total_rows=len(table),
+        errors_at=errors_at,
+        general=general,
+        cell_errors=sum(len(v) for v in errors_at.values()),
+    )
+
+
+def _preview(data: bytes, name: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    try:
+        df = read_table(data, name)
+    except UnreadableFile:
+        return [], list(COLUMNS)
+    cols = [c for c in COLUMNS if c in df.columns]
+    return [(int(str(i)), {c: str(r[c]) for c in cols}) for i, r in df.iterrows()], cols
+
+
+@bp.post("/<code>/commit")
+@roles_required("county", "ops")
+def commit(code: str) -> Any:
+    _county_or_404(code)
+    token = request.form.get("token", "")
+    pending = dict(session.get("pending_uploads", {}))
+    meta = pending.pop(token, None)
+    path = _pending_dir() / f"{token}.bin"
+    if (
+        meta is None
+        or meta.get("county") != code
+        or not token.replace("-", "").replace("_", "").isalnum()
+        or not path.exists()
+    ):
+        flash(_t("county.expired"), "error")
+        return redirect(url_for("county.home", code=code))
+    session["pending_uploads"] = pending
+    data = path.read_bytes()
+    path.unlink(missing_ok=True)
+    accept = request.form.get("accept_valid_rows") == "1"
+    who = principal()
+    assert who is not None
+    if len(data) > int(current_app.config.get("UPLOAD_JOB_BYTES", 2 * 2**20)):
+        job = _commit_job(data, meta["name"], code, who.username, accept)
+        flash(_t("county.job_started", job=job), "info")
+        return redirect(url_for("county.home", code=code, job=job))
+    s = db.session()
+    report = upload(
+        s,
+        data,
+        meta["name"],
+        code,
+        user=who.username,
+        now=_now(),
+        mode="commit",
+        accept_valid_rows=accept,
+        settings=_settings(),
+    )
+    s.commit()
+    _flash_report(report.status, report.rows_stored, report.batches_created, len(report.errors))
+    return redirect(url_for("county.home", code=code))
+
+
+def _flash_report(status: str, rows: int, batches: int, errors: int) -> None:
+    if status in ("stored", "partial"):
+        flash(_t("county.stored", rows=rows, batches=batches, errors=errors), "ok")
+    elif status == "duplicate":
+        flash(_t("county.duplicate"), "info")
+    else:
+        flash(_t("county.rejected", errors=errors), "error")
+
+
+def _commit_job(data: bytes, name: str, code: str, user: str, accept: bool) -> str:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    settings = _settings()
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        ctx.progress(0.1, "checking and storing")
+        with ctx.sessions() as s, s.begin():
+            rep = upload(
+                s,
+                data,
+                name,
+                code,
+                user=user,
+                now=ctx.clock.now(),
+                mode="commit",
+                accept_valid_rows=accept,
+                settings=settings,
+            )
+            out = rep.to_dict()
+        return {k: out[k] for k in ("status", "rows_stored", "batches_created", "upload_id")} | {
+            "errors": len(out["errors"])
+        }
+
+    return jobs_of(app).submit("upload", user, run)
+
+
+@bp.get("/<code>/jobs/<job_id>")
+@roles_required("county", "ops")
+def job(code: str, job_id: str) -> Any:
+    _county_or_404(code)
+    who = principal()
+    rec = db.session().get(m.Job, job_id)
+    if (
+        rec is None
+        or rec.kind != "upload"
+        or (who and who.role != "ops" and rec.user != who.username)
+    ):
+        abort(404)
+    return jsonify(job_dict(rec))
+
+
+@bp.get("/<code>/template.<fmt>")
+@roles_required("county", "ops")
+def template(code: str, fmt: str) -> Any:
+    county = _county_or_404(code)
+    site = db.session().scalar(select(m.Site).where(m.Site.county_code == code).limit(1))
+    now = _now().replace(minute=0, second=0)
+    example = {
+        "county_code": code,
+        "site_id": site.site_id if site else f"S{code}-0001",
+        "site_name": site.name if site else f"{county.name} site 1",
+        "lat": f"{site.lat:.5f}" if site else "34.0",
+        "lon": f"{site.lon:.5f}" if site else "113.8",
+        "window_start": now.strftime("%Y-%m-%dT%H:%M"),
+        "window_end": now.replace(hour=min(23, now.hour + 1)).strftime("%Y-%m-%dT%H:%M"),
+        "category": "community",
+        "pool_size": "10",
+        "people": "120",
+        "tubes": "12",
+        "due_at": "",
+    }
+    header = list(COLUMNS) if current_lang() == "en" else [COLUMNS_ZH[c] for c in COLUMNS]
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(header)
+        w.writerow([example[c] for c in COLUMNS])
+        data = ("\ufeff" + buf.getvalue()).encode("utf-8")
+        mime = "text/csv; charset=utf-8"
+    elif fmt == "xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        ws = wb.active
+        ws.append(header)
+        ws.append([example[c] for c in COLUMNS])
+        out = io.BytesIO()
+        wb.save(out)
+        data = out.getvalue()
+        mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        abort(404)
+    return send_file(
+        io.BytesIO(data),
+        mimetype=mime,
+        as_attachment=True,
+        download_name=f"natsched-upload-template-{code}.{fmt}",
+    )
 
 
 def init_app(app: Flask) -> None:
