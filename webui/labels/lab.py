@@ -1,3 +1,50 @@
-"""Labels of the lab pages."""
+"""Labels of the lab coordinator pages."""
 
-LABELS: dict[str, tuple[str, str]] = {}
+LABELS: dict[str, tuple[str, str]] = {
+    "lab.title": ("Schedule: {lab}", "排程：{lab}"),
+    "lab.today": ("Today", "今天"),
+    "lab.tomorrow": ("Tomorrow", "明天"),
+    "lab.export_csv": ("Day sheet (CSV)", "日排程表（CSV）"),
+    "lab.export_xlsx": ("Day sheet (XLSX)", "日排程表（XLSX）"),
+    "lab.printable": ("Printable page", "打印版"),
+    "lab.capacity": (
+        "{cap} tubes/hour, open {open}:00-{close}:00",
+        "每小时 {cap} 管，开放时间 {open}:00-{close}:00",
+    ),
+    "lab.isolation_ok": ("cleared for isolation samples", "可检测隔离样本"),
+    "lab.plan": ("plan {id} of {at}", "计划 {id}（{at}）"),
+    "lab.load_title": ("Planned tubes per hour against capacity", "每小时计划管数与检测能力"),
+    "lab.load_short": ("planned", "计划"),
+    "lab.cap_short": ("capacity", "能力"),
+    "lab.boxes": ("Incoming boxes ({n})", "待接收样本（{n}）"),
+    "lab.no_boxes": ("No boxes for this day.", "当天没有样本。"),
+    "lab.action.received": ("Received", "已接收"),
+    "lab.action.processing": ("Processing", "检测中"),
+    "lab.action.resulted": ("Resulted", "已出结果"),
+    "lab.action.positive": ("Pool positive", "混采阳性"),
+    "lab.confirm_positive": (
+        "Record this pool as positive and call its people back for single tubes?",
+        "确认该混采管阳性并召回人员单采单检？",
+    ),
+    "lab.retest": (
+        "Retest {batch} created: {tubes} single tubes, urgent.",
+        "已创建复检批次 {batch}：{tubes} 管单检，紧急。",
+    ),
+    "lab.marked": ("{batch} marked {status}.", "{batch} 已标记为{status}。"),
+    "lab.bad_action": ("Unknown action.", "未知操作。"),
+    "lab.status_title": ("Lab status", "实验室状态"),
+    "lab.new_capacity": ("Capacity (tubes per hour)", "检测能力（每小时管数）"),
+    "lab.outage_from": ("Outage from", "停机开始"),
+    "lab.outage_to": ("Outage until", "停机结束"),
+    "lab.report_outage": ("Report outage", "报告停机"),
+    "lab.back_to_normal": ("Back to normal", "恢复正常"),
+    "lab.bad_capacity": (
+        "Capacity must be a whole number of tubes per hour, 0 or more.",
+        "检测能力须为不小于 0 的整数（每小时管数）。",
+    ),
+    "lab.bad_time": (
+        "Give the outage start and end as date and time.",
+        "请填写停机开始和结束的日期时间。",
+    ),
+    "lab.status_saved": ("Saved; a re-plan follows.", "已保存，将重新排程。"),
+}

@@ -1,21 +1,375 @@
-"""Lab coordinators: their lab's schedule, box status, lab status, day sheet exports."""
+"""Lab coordinators: their lab's schedule for today and tomorrow, box and lab status, day sheets.
+
+Boxes come from the published plan (rows at this lab) and from the boxes
+the lab already holds (received, processing). Every change goes through
+``scheduler.replan.events``, which audits it and asks for a re-plan.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, render_template
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from sqlalchemy import select
 
-from webui.auth import check_lab, roles_required
+from scheduler.evaluate import slot_capacities
+from scheduler.replan import events
+from scheduler.spec_io import parse_ts
+from scheduler.store import models as m
+from webui import db
+from webui.auth import check_lab, principal, roles_required
+from webui.labels import current_lang, translate
+from webui.views.planview import PlanView, plan_view
 
 bp = Blueprint("lab", __name__, url_prefix="/lab")
+ACTIONS = ("received", "processing", "resulted", "positive")
+SHEET_COLUMNS = (
+    "batch_id",
+    "site_id",
+    "site_name",
+    "tubes",
+    "priority",
+    "isolation",
+    "status",
+    "arrival",
+    "slots",
+    "result_expected",
+    "result_due",
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _now() -> datetime:
+    now: datetime = current_app.extensions["natsched.clock"].now()
+    return now
+
+
+def _t(key: str, **values: object) -> str:
+    return translate(key, current_lang(), **values)
+
+
+def _lab_or_404(lab_id: str) -> m.Lab:
+    check_lab(lab_id)
+    lab = db.session().get(m.Lab, lab_id)
+    if lab is None:
+        abort(404)
+    return lab
+
+
+def _day() -> tuple[str, datetime, datetime]:
+    which = request.args.get("day", "today")
+    if which not in ("today", "tomorrow"):
+        which = "today"
+    start = _now().replace(hour=0, minute=0, second=0, microsecond=0)
+    if which == "tomorrow":
+        start += timedelta(days=1)
+    return which, start, start + timedelta(days=1)
+
+
+def _order(row: dict[str, Any]) -> tuple[datetime, str]:
+    slots: list[tuple[datetime, int]] = row["slots"]
+    return (slots[0][0] if slots else datetime.max, str(row["batch_id"]))
+
+
+def _rows(
+    lab: m.Lab, view: PlanView | None, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The lab's boxes with a slot (or an arrival, for boxes it holds) in [start, end)."""
+    s = db.session()
+    planned: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    if view is not None:
+        for bid, chunks in view.rows.items():
+            if chunks[0].lab_id == lab.lab_id:
+                planned[bid] = [(c.slot_start, c.tubes) for c in chunks]
+    held = s.scalars(
+        select(m.Batch.batch_id).where(
+            m.Batch.pinned_lab == lab.lab_id, m.Batch.status.in_(("received", "processing"))
+        )
+    ).all()
+    ids = set(planned) | set(held)
+    if not ids:
+        return []
+    batches = {
+        b.batch_id: (b, name)
+        for b, name in s.execute(
+            select(m.Batch, m.Site.name)
+            .join(m.Site, m.Site.site_id == m.Batch.site_id)
+            .where(m.Batch.batch_id.in_(ids))
+        )
+    }
+    out = []
+    for bid in ids:
+        if bid not in batches:
+            continue
+        b, site_name = batches[bid]
+        slots = sorted(planned.get(bid, []))
+        oc = view.outcome(bid) if view else None
+        arrival = view.arrival(bid) if view and bid in planned else None
+        first = slots[0][0] if slots else (arrival or b.ready_at)
+        if not (start <= first < end) and b.status not in ("received", "processing"):
+            continue
+        due = b.deadline
+        if view and bid in view.problem.batch_index:
+            due = view.problem.deadline_of(view.problem.batches[view.problem.batch_index[bid]])
+        out.append(
+            {
+                "batch_id": bid,
+                "site_id": b.site_id,
+                "site_name": site_name,
+                "tubes": b.tubes,
+                "priority": b.priority,
+                "isolation": b.isolation,
+                "status": b.status,
+                "arrival": arrival,
+                "slots": slots,
+                "result_expected": oc.result_at if oc and oc.lab_id else None,
+                "late": (not oc.on_time) if oc and oc.lab_id else None,
+                "result_due": due,
+                "pooled": (b.people or b.tubes) > b.tubes,
+            }
+        )
+    out.sort(key=_order)
+    return out
+
+
+def _chart(
+    lab: m.Lab, view: PlanView | None, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Per slot of the day: planned tubes and capacity (after backlog and outages)."""
+    if view is None:
+        return []
+    problem = view.problem
+    cfg = problem.config
+    dom_lab = next((x for x in problem.labs if x.lab_id == lab.lab_id), None)
+    if dom_lab is None:
+        return []
+    caps = slot_capacities(problem, dom_lab)
+    load: dict[datetime, int] = defaultdict(int)
+    for chunks in view.rows.values():
+        for c in chunks:
+            if c.lab_id == lab.lab_id:
+                load[c.slot_start] += c.tubes
+    out = []
+    for i, cap in enumerate(caps):
+        at = cfg.slot_start(i)
+        if start <= at < end:
+            out.append({"at": at, "load": load.get(at, 0), "cap": cap})
+    return out
+
+
+def _svg(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bar geometry for the load chart (drawn by the template as SVG)."""
+    if not points:
+        return {"bars": [], "w": 0, "h": 0, "top": 0}
+    top = max(1, max(max(p["load"], p["cap"]) for p in points))
+    w, h, pad = 24 * len(points) + 40, 180, 20
+    bars = []
+    for i, p in enumerate(points):
+        x = 36 + i * 24
+        lh = (h - 2 * pad) * p["load"] / top
+        ch = (h - 2 * pad) * p["cap"] / top
+        bars.append(
+            {
+                "x": x,
+                "load_y": h - pad - lh,
+                "load_h": lh,
+                "cap_y": h - pad - ch,
+                "cap_h": ch,
+                "label": p["at"].strftime("%H"),
+                "load": p["load"],
+                "cap": p["cap"],
+                "over": p["load"] > p["cap"],
+            }
+        )
+    return {"bars": bars, "w": w, "h": h, "top": top}
 
 
 @bp.get("/<lab_id>/")
 @roles_required("lab", "ops")
 def schedule(lab_id: str) -> Any:
-    check_lab(lab_id)
-    return render_template("lab/schedule.html", lab_id=lab_id)
+    lab = _lab_or_404(lab_id)
+    which, start, end = _day()
+    view = plan_view(db.session())
+    points = _chart(lab, view, start, end)
+    return render_template(
+        "lab/schedule.html",
+        lab=lab,
+        day=which,
+        day_start=start,
+        rows=_rows(lab, view, start, end),
+        chart=_svg(points),
+        view=view,
+        printable=request.args.get("print") == "1",
+    )
+
+
+@bp.post("/<lab_id>/boxes/<batch_id>")
+@roles_required("lab", "ops")
+def box(lab_id: str, batch_id: str) -> Any:
+    lab = _lab_or_404(lab_id)
+    action = request.form.get("action", "")
+    day = request.args.get("day", "today")
+    back = redirect(url_for("lab.schedule", lab_id=lab.lab_id, day=day))
+    s = db.session()
+    b = s.get(m.Batch, batch_id)
+    view = plan_view(s)
+    mine = b is not None and (
+        b.pinned_lab == lab.lab_id or (view is not None and view.lab_of(batch_id) == lab.lab_id)
+    )
+    if not mine:
+        abort(404)
+    who = principal()
+    assert who is not None
+    try:
+        if action == "positive":
+            retest = events.positive_pool(s, batch_id, now=_now(), user=who.username)
+            flash(_t("lab.retest", batch=retest.batch_id, tubes=retest.tubes), "ok")
+        elif action in ACTIONS:
+            events.batch_status(
+                s, batch_id, action, now=_now(), user=who.username, lab_id=lab.lab_id
+            )
+            flash(_t("lab.marked", batch=batch_id, status=_t(f"common.status.{action}")), "ok")
+        else:
+            flash(_t("lab.bad_action"), "error")
+            return back
+        s.commit()
+    except events.EventError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    return back
+
+
+@bp.post("/<lab_id>/status")
+@roles_required("lab", "ops")
+def lab_status(lab_id: str) -> Any:
+    lab = _lab_or_404(lab_id)
+    back = redirect(url_for("lab.schedule", lab_id=lab.lab_id))
+    kind = request.form.get("kind", "")
+    s = db.session()
+    who = principal()
+    assert who is not None
+    try:
+        if kind == "capacity":
+            text = request.form.get("capacity_per_hour", "").strip()
+            if not text.isdigit():
+                raise events.EventError(_t("lab.bad_capacity"))
+            events.lab_status(
+                s,
+                lab.lab_id,
+                now=_now(),
+                user=who.username,
+                capacity_per_hour=int(text),
+                note=request.form.get("note", "")[:500],
+            )
+        elif kind == "outage":
+            try:
+                start = parse_ts(request.form.get("outage_from", "").replace(" ", "T"))
+                end = parse_ts(request.form.get("outage_to", "").replace(" ", "T"))
+            except ValueError as exc:
+                raise events.EventError(_t("lab.bad_time")) from exc
+            events.lab_status(
+                s,
+                lab.lab_id,
+                now=_now(),
+                user=who.username,
+                outage_from=start,
+                outage_to=end,
+                note=request.form.get("note", "")[:500],
+            )
+        elif kind == "normal":
+            events.lab_status(s, lab.lab_id, now=_now(), user=who.username, back_to_normal=True)
+        else:
+            raise events.EventError(_t("lab.bad_action"))
+        s.commit()
+        flash(_t("lab.status_saved"), "ok")
+    except events.EventError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    return back
+
+
+def _cell(v: object) -> str:
+    text = "" if v is None else str(v)
+    # a spreadsheet must never read a cell as a formula
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _sheet(lab: m.Lab) -> tuple[list[list[str]], str]:
+    _, start, end = _day()
+    rows = _rows(lab, plan_view(db.session()), start, end)
+    fmt = "%Y-%m-%d %H:%M"
+    table = [list(SHEET_COLUMNS)]
+    for r in rows:
+        table.append(
+            [
+                _cell(x)
+                for x in (
+                    r["batch_id"],
+                    r["site_id"],
+                    r["site_name"],
+                    r["tubes"],
+                    r["priority"],
+                    "yes" if r["isolation"] else "no",
+                    r["status"],
+                    r["arrival"].strftime(fmt) if r["arrival"] else "",
+                    " ".join(f"{at:%H:%M}x{k}" for at, k in r["slots"]),
+                    r["result_expected"].strftime(fmt) if r["result_expected"] else "",
+                    r["result_due"].strftime(fmt) if r["result_due"] else "",
+                )
+            ]
+        )
+    return table, f"{lab.lab_id}-{start:%Y-%m-%d}"
+
+
+@bp.get("/<lab_id>/sheet.csv")
+@roles_required("lab", "ops")
+def sheet_csv(lab_id: str) -> Response:
+    table, name = _sheet(_lab_or_404(lab_id))
+    buf = io.StringIO()
+    csv.writer(buf).writerows(table)
+    return send_file(
+        io.BytesIO(("\ufeff" + buf.getvalue()).encode("utf-8")),
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=f"{name}.csv",
+    )
+
+
+@bp.get("/<lab_id>/sheet.xlsx")
+@roles_required("lab", "ops")
+def sheet_xlsx(lab_id: str) -> Response:
+    from openpyxl import Workbook
+
+    table, name = _sheet(_lab_or_404(lab_id))
+    wb = Workbook()
+    ws = wb.active
+    for row in table:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    out.seek(0)
+    return send_file(
+        out,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"{name}.xlsx",
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -24,9 +25,29 @@ from scheduler.store import models as m
 from scheduler.store.world import snapshot
 
 
+@dataclass(frozen=True)
+class VersionInfo:
+    """The plan version's own figures, copied out of the session that read them."""
+
+    id: int
+    created_at: datetime
+    plan_start: datetime
+    status: str
+    score: float | None
+    bound: float | None
+    gap: float | None
+    figures: dict[str, Any]
+
+    @classmethod
+    def of(cls, v: m.PlanVersion) -> VersionInfo:
+        return cls(
+            v.id, v.created_at, v.plan_start, v.status, v.score, v.bound, v.gap, dict(v.figures)
+        )
+
+
 @dataclass
 class PlanView:
-    version: m.PlanVersion
+    version: VersionInfo
     problem: Problem
     plan: Plan
     ev: Evaluation
@@ -79,7 +100,7 @@ def plan_view(session: Session) -> PlanView | None:
     rows: dict[str, list[Chunk]] = defaultdict(list)
     for c in plan.chunks:
         rows[c.batch_id].append(c)
-    view = PlanView(version, problem, plan, ev, dict(rows))
+    view = PlanView(VersionInfo.of(version), problem, plan, ev, dict(rows))
     with _LOCK:
         cache.clear()  # one world at a time: the newest
         cache[key] = view
