@@ -1,20 +1,254 @@
-"""Ops / headquarters: the province dashboard, plans, administration, audit, benchmarks."""
+"""Ops / headquarters: the province dashboard, plans and diffs, re-plan now, users, audit."""
 
 from __future__ import annotations
 
+import threading
+from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, render_template
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, select
 
-from webui.auth import roles_required
+from scheduler.replan.diff import diff_plans
+from scheduler.store import models as m
+from webui import db
+from webui.accounts import ROLES, AccountError, create_user, issue_token
+from webui.auth import principal, roles_required
+from webui.jobs import job_dict, jobs_of
+from webui.labels import current_lang, translate
+from webui.planner import replan_job
+from webui.views.ops_figures import Figures, figures, project
+from webui.views.planview import plan_view
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+AUDIT_PAGE = 100
+_FIG_LOCK = threading.Lock()
+
+
+def _now() -> datetime:
+    now: datetime = current_app.extensions["natsched.clock"].now()
+    return now
+
+
+def _t(key: str, **values: object) -> str:
+    return translate(key, current_lang(), **values)
+
+
+def _figures() -> tuple[Any, Figures | None]:
+    view = plan_view(db.session())
+    if view is None:
+        return None, None
+    cache: dict[int, Figures] = current_app.extensions.setdefault("natsched.figures", {})
+    key = id(view)  # a new PlanView per world state (see planview)
+    with _FIG_LOCK:
+        hit = cache.get(key)
+    if hit is None:
+        hit = figures(view)
+        with _FIG_LOCK:
+            cache.clear()
+            cache[key] = hit
+    return view, hit
 
 
 @bp.get("/")
 @roles_required("ops")
 def dashboard() -> Any:
-    return render_template("ops/dashboard.html")
+    s = db.session()
+    waiting = dict(
+        s.execute(
+            select(m.Batch.status, func.sum(m.Batch.tubes))
+            .where(m.Batch.status != "resulted")
+            .group_by(m.Batch.status)
+        ).all()
+    )
+    view, fig = _figures()
+    points: list[dict[str, Any]] = []
+    if fig is not None:
+        points = fig.sites + fig.labs
+        project(points, 640, 480)
+    return render_template(
+        "ops/dashboard.html",
+        waiting=waiting,
+        view=view,
+        fig=fig,
+        running=s.scalar(
+            select(m.Job).where(m.Job.kind == "replan", m.Job.state.in_(("queued", "running")))
+        ),
+    )
+
+
+@bp.post("/replan")
+@roles_required("ops")
+def replan_now() -> Any:
+    who = principal()
+    assert who is not None
+    running = db.session().scalar(
+        select(m.Job.id).where(m.Job.kind == "replan", m.Job.state.in_(("queued", "running")))
+    )
+    if running is not None:
+        job_id = running
+    else:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        job_id = jobs_of(app).submit(
+            "replan", who.username, replan_job(app, who.username, "re-plan now")
+        )
+    poll = url_for("ops.job", job_id=job_id)
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(id=job_id, poll=poll), 202
+    flash(_t("ops.replan_started"), "info")
+    return redirect(url_for("ops.dashboard", job=job_id))
+
+
+@bp.get("/jobs/<job_id>")
+@roles_required("ops")
+def job(job_id: str) -> Any:
+    rec = db.session().get(m.Job, job_id)
+    if rec is None:
+        abort(404)
+    return jsonify(job_dict(rec))
+
+
+@bp.get("/plans/")
+@roles_required("ops")
+def plans() -> Any:
+    versions = (
+        db.session()
+        .scalars(select(m.PlanVersion).order_by(m.PlanVersion.id.desc()).limit(100))
+        .all()
+    )
+    return render_template("ops/plans.html", versions=versions)
+
+
+@bp.get("/plans/<int:a>/diff/<int:b>")
+@roles_required("ops")
+def diff(a: int, b: int) -> Any:
+    try:
+        moves = diff_plans(db.session(), a, b)
+    except LookupError:
+        abort(404)
+    return render_template("ops/diff.html", a=a, b=b, moves=moves[:1000], total=len(moves))
+
+
+@bp.get("/admin/")
+@roles_required("ops")
+def admin() -> Any:
+    s = db.session()
+    return render_template(
+        "ops/admin.html",
+        users=s.scalars(select(m.User).order_by(m.User.username)).all(),
+        labs=s.scalars(select(m.Lab).order_by(m.Lab.lab_id)).all(),
+        counties=s.scalars(select(m.County).order_by(m.County.code)).all(),
+        sites=s.scalar(select(func.count()).select_from(m.Site)),
+        roles=ROLES,
+        token=None,
+    )
+
+
+def _audit(action: str, target: str, **detail: object) -> None:
+    who = principal()
+    db.session().add(
+        m.AuditLog(
+            at=_now(), user=who.username if who else "", action=action, target=target, detail=detail
+        )
+    )
+
+
+@bp.post("/admin/users")
+@roles_required("ops")
+def create_user_view() -> Any:
+    f = request.form
+    s = db.session()
+    try:
+        u = create_user(
+            s,
+            f.get("username", ""),
+            f.get("password", ""),
+            f.get("role", ""),
+            county_code=f.get("county") or None,
+            lab_id=f.get("lab") or None,
+        )
+        _audit("user create", u.username, role=u.role)
+        s.commit()
+        flash(_t("ops.user_created", user=u.username), "ok")
+    except AccountError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("ops.admin"))
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+@roles_required("ops")
+def set_active(user_id: int) -> Any:
+    s = db.session()
+    u = s.get(m.User, user_id)
+    if u is None:
+        abort(404)
+    who = principal()
+    if who is not None and who.id == u.id:
+        flash(_t("ops.not_yourself"), "error")
+        return redirect(url_for("ops.admin"))
+    u.active = request.form.get("active") == "1"
+    _audit("user active" if u.active else "user disabled", u.username)
+    s.commit()
+    return redirect(url_for("ops.admin"))
+
+
+@bp.post("/admin/users/<int:user_id>/token")
+@roles_required("ops")
+def token(user_id: int) -> Any:
+    s = db.session()
+    u = s.get(m.User, user_id)
+    if u is None:
+        abort(404)
+    secret = issue_token(s, u, request.form.get("label", "")[:128], _now())
+    _audit("token issued", u.username)
+    s.commit()
+    # shown once, on this answer only; never stored in clear
+    return render_template(
+        "ops/admin.html",
+        users=s.scalars(select(m.User).order_by(m.User.username)).all(),
+        labs=s.scalars(select(m.Lab).order_by(m.Lab.lab_id)).all(),
+        counties=s.scalars(select(m.County).order_by(m.County.code)).all(),
+        sites=s.scalar(select(func.count()).select_from(m.Site)),
+        roles=ROLES,
+        token={"user": u.username, "value": secret},
+    )
+
+
+@bp.get("/audit/")
+@roles_required("ops")
+def audit() -> Any:
+    s = db.session()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    q = select(m.AuditLog)
+    user = request.args.get("user", "").strip()
+    action = request.args.get("action", "").strip()
+    if user:
+        q = q.where(m.AuditLog.user == user)
+    if action:
+        q = q.where(m.AuditLog.action == action)
+    rows = s.scalars(
+        q.order_by(m.AuditLog.id.desc()).offset((page - 1) * AUDIT_PAGE).limit(AUDIT_PAGE + 1)
+    ).all()
+    return render_template(
+        "ops/audit.html",
+        rows=rows[:AUDIT_PAGE],
+        page=page,
+        more=len(rows) > AUDIT_PAGE,
+        user=user,
+        action=action,
+    )
 
 
 def init_app(app: Flask) -> None:
