@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from scheduler.replan.core import ReplanSettings, replan_once
 from scheduler.spec_io import load_instance
+from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.world import seed
 from tests.store.conftest import PG_URL, _backends, _pg_admin, _pg_schema_url
@@ -97,6 +99,8 @@ def _prepare(db_url: str) -> None:
             create_user(s, f"lab-{lab.lab_id}", PASSWORD, "lab", lab_id=lab.lab_id)
     with transaction(engine) as s:
         assert replan_once(s, NOW, settings=ReplanSettings(time_limit=3.0)).published
+        # the plan answers every request so far: the server starts settled
+        s.execute(delete(m.Setting).where(m.Setting.key == "replan_request"))
     engine.dispose()
 
 

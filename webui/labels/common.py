@@ -42,7 +42,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "common.lab": ("Lab", "实验室"),
     "common.county": ("County", "区县"),
     "common.city": ("City", "城市"),
-    "common.tubes": ("Tubes", "管数"),
+    "common.tubes": ("tubes", "管数"),
     "common.people": ("People", "人数"),
     "common.priority": ("Priority", "优先级"),
     "common.isolation": ("Isolation", "隔离"),

@@ -92,8 +92,19 @@ def plan_view(session: Session) -> PlanView | None:
     if hit is not None:
         return hit
     base = snapshot(session)
-    problem = replace(base, config=replace(base.config, plan_start=version.plan_start))
     full = plan_of(version)
+    planned = {c.batch_id for c in full.chunks}
+    held = set(
+        session.scalars(
+            select(m.Batch.batch_id).where(m.Batch.status.in_(("received", "processing")))
+        )
+    )
+    # boxes a lab already holds are its backlog, as in the re-planner, not unplanned boxes
+    problem = replace(
+        base,
+        config=replace(base.config, plan_start=version.plan_start),
+        batches=tuple(b for b in base.batches if b.batch_id in planned or b.batch_id not in held),
+    )
     known = set(problem.batch_index)
     plan = Plan(tuple(c for c in full.chunks if c.batch_id in known))
     ev = evaluate(problem, plan)
