@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,12 +98,36 @@ def _read_csv(data: bytes) -> pd.DataFrame:
     return df
 
 
+#: what a damaged workbook raises from the zip and XML layers below openpyxl
+_BROKEN_ZIP = (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, zlib.error, SyntaxError)
+#: what an XLSX may unpack to: a real county sheet is a few MB; more is a zip bomb
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024
+
+
 def _read_xlsx(data: bytes) -> pd.DataFrame:
     import openpyxl
 
     try:
+        unpacked = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UnreadableFile(
+            [CellError(None, None, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
+        ) from exc
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise UnreadableFile(
+            [
+                CellError(
+                    None,
+                    None,
+                    "",
+                    f"the workbook unpacks to {unpacked / 2**20:.0f} MB, "
+                    f"over the {MAX_XLSX_UNPACKED // 2**20} MB limit",
+                )
+            ]
+        )
+    try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except (*_BROKEN_ZIP, TypeError) as exc:
         raise UnreadableFile(
             [CellError(None, None, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
         ) from exc
@@ -127,7 +152,7 @@ def _read_xlsx(data: bytes) -> pd.DataFrame:
                     continue
                 out.append(_xlsx_text(v))
             rows.append(out)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, IndexError) as exc:
+    except (*_BROKEN_ZIP, IndexError) as exc:
         raise UnreadableFile(
             [CellError(None, None, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
         ) from exc
