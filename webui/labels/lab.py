@@ -16,6 +16,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "lab.load_title": ("Planned tubes per hour against capacity", "每小时计划管数与检测能力"),
     "lab.load_short": ("planned", "计划"),
     "lab.cap_short": ("capacity", "能力"),
+    "lab.cap_legend": (
+        "capacity left after the lab's backlog and outages",
+        "扣除积压样本和停机后的检测能力",
+    ),
     "lab.boxes": ("Incoming boxes ({n})", "待接收样本（{n}）"),
     "lab.no_boxes": ("No boxes for this day.", "当天没有样本。"),
     "lab.action.received": ("Received", "已接收"),
@@ -39,12 +43,26 @@ LABELS: dict[str, tuple[str, str]] = {
     "lab.report_outage": ("Report outage", "报告停机"),
     "lab.back_to_normal": ("Back to normal", "恢复正常"),
     "lab.bad_capacity": (
-        "Capacity must be a whole number of tubes per hour, 0 or more.",
-        "检测能力须为不小于 0 的整数（每小时管数）。",
+        "Capacity must be a whole number of tubes per hour, from 0 to 100000.",
+        "检测能力须为 0 到 100000 之间的整数（每小时管数）。",
     ),
     "lab.bad_time": (
         "Give the outage start and end as date and time.",
         "请填写停机开始和结束的日期时间。",
+    ),
+    "lab.print_now": ("Print", "打印"),
+    "lab.back_to_page": ("Back to the schedule", "返回排程"),
+    "lab.no_actions": ("done", "已完成"),
+    "lab.outage_item": ("Outage {start} to {end}", "停机 {start} 至 {end}"),
+    "lab.no_outage": ("No outage reported.", "无停机报告。"),
+    "lab.no_going_back": (
+        "{batch} is {status}; it cannot go back to {to}.",
+        "{batch} 已是{status}，不能退回到{to}。",
+    ),
+    "lab.outage_order": ("An outage must end after it starts.", "停机结束时间须晚于开始时间。"),
+    "lab.over_legend": (
+        "planned beyond capacity (a re-plan will move these tubes)",
+        "超出检测能力（重新排程将调整）",
     ),
     "lab.status_saved": ("Saved; a re-plan follows.", "已保存，将重新排程。"),
 }

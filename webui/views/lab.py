@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,8 @@ from webui.views.planview import PlanView, plan_view
 
 bp = Blueprint("lab", __name__, url_prefix="/lab")
 ACTIONS = ("received", "processing", "resulted", "positive")
+#: a box only moves forward: the buttons offered are the states after its own
+_RANK = {s: i for i, s in enumerate(events.BATCH_STATES)}
 SHEET_COLUMNS = (
     "batch_id",
     "site_id",
@@ -53,6 +56,8 @@ SHEET_COLUMNS = (
     "result_due",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: a capacity above this is a typing slip, not a lab
+MAX_CAPACITY = 100_000
 
 
 def _now() -> datetime:
@@ -90,7 +95,7 @@ def _order(row: dict[str, Any]) -> tuple[datetime, str]:
 def _rows(
     lab: m.Lab, view: PlanView | None, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
-    """The lab's boxes with a slot (or an arrival, for boxes it holds) in [start, end)."""
+    """The lab's boxes with a first slot in [start, end), and today those it holds."""
     s = db.session()
     planned: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     if view is not None:
@@ -122,7 +127,9 @@ def _rows(
         oc = view.outcome(bid) if view else None
         arrival = view.arrival(bid) if view and bid in planned else None
         first = slots[0][0] if slots else (arrival or b.ready_at)
-        if not (start <= first < end) and b.status not in ("received", "processing"):
+        # a box the lab holds is today's work, whatever its planned slots
+        held_today = b.status in ("received", "processing") and start <= _now() < end
+        if not (start <= first < end or held_today):
             continue
         due = b.deadline
         if view and bid in view.problem.batch_index:
@@ -142,6 +149,7 @@ def _rows(
                 "late": (not oc.on_time) if oc and oc.lab_id else None,
                 "result_due": due,
                 "pooled": (b.people or b.tubes) > b.tubes,
+                "next": [a for a in ACTIONS[:3] if _RANK[a] > _RANK.get(b.status, 0)],
             }
         )
     out.sort(key=_order)
@@ -215,6 +223,13 @@ def schedule(lab_id: str) -> Any:
         rows=_rows(lab, view, start, end),
         chart=_svg(points),
         view=view,
+        outages=db.session()
+        .scalars(
+            select(m.Outage)
+            .where(m.Outage.lab_id == lab.lab_id, m.Outage.end > _now())
+            .order_by(m.Outage.start)
+        )
+        .all(),
         printable=request.args.get("print") == "1",
     )
 
@@ -232,8 +247,10 @@ def box(lab_id: str, batch_id: str) -> Any:
     mine = b is not None and (
         b.pinned_lab == lab.lab_id or (view is not None and view.lab_of(batch_id) == lab.lab_id)
     )
-    if not mine:
+    if b is None:
         abort(404)
+    if not mine:
+        abort(403)
     who = principal()
     assert who is not None
     try:
@@ -241,6 +258,16 @@ def box(lab_id: str, batch_id: str) -> Any:
             retest = events.positive_pool(s, batch_id, now=_now(), user=who.username)
             flash(_t("lab.retest", batch=retest.batch_id, tubes=retest.tubes), "ok")
         elif action in ACTIONS:
+            assert b is not None
+            if _RANK[action] < _RANK.get(b.status, 0):
+                raise events.EventError(
+                    _t(
+                        "lab.no_going_back",
+                        batch=batch_id,
+                        status=_t(f"common.status.{b.status}"),
+                        to=_t(f"common.status.{action}"),
+                    )
+                )
             events.batch_status(
                 s, batch_id, action, now=_now(), user=who.username, lab_id=lab.lab_id
             )
@@ -259,7 +286,8 @@ def box(lab_id: str, batch_id: str) -> Any:
 @roles_required("lab", "ops")
 def lab_status(lab_id: str) -> Any:
     lab = _lab_or_404(lab_id)
-    back = redirect(url_for("lab.schedule", lab_id=lab.lab_id))
+    day = request.args.get("day", "today")
+    back = redirect(url_for("lab.schedule", lab_id=lab.lab_id, day=day))
     kind = request.form.get("kind", "")
     s = db.session()
     who = principal()
@@ -267,7 +295,8 @@ def lab_status(lab_id: str) -> Any:
     try:
         if kind == "capacity":
             text = request.form.get("capacity_per_hour", "").strip()
-            if not text.isdigit():
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+            if not re.fullmatch(r"[0-9]{1,7}", text) or int(text) > MAX_CAPACITY:
                 raise events.EventError(_t("lab.bad_capacity"))
             events.lab_status(
                 s,
@@ -283,6 +312,8 @@ def lab_status(lab_id: str) -> Any:
                 end = parse_ts(request.form.get("outage_to", "").replace(" ", "T"))
             except ValueError as exc:
                 raise events.EventError(_t("lab.bad_time")) from exc
+            if end <= start:
+                raise events.EventError(_t("lab.outage_order"))
             events.lab_status(
                 s,
                 lab.lab_id,
