@@ -144,6 +144,7 @@ def solve(
             max_iterations=max_iterations,
             workers=workers,
             move_penalty=move_penalty,
+            baseline=base,
         )
         timings.update(outcome.timings)
         schedule = outcome.schedule

@@ -8,7 +8,9 @@ from builders import at, batch, lab, problem, random_problem
 from scheduler.domain import Chunk, Plan
 from scheduler.network import Network
 from scheduler.solve import solve
+from scheduler.solvers.bound import EXACT_CHAIN_METHOD, exact_bound
 from scheduler.solvers.cpsat import solve_exact
+from scheduler.solvers.greedy import greedy
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -97,3 +99,42 @@ def test_move_penalty_keeps_labs_for_small_gains():
     warm = Plan((Chunk("B1", "L2", at(1), 10),))
     res = solve(p, time_limit=5, initial_plan=warm, move_penalty=1000)
     assert res.plan.lab_of()["B1"] == "L2"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_overload_path_is_valid_and_its_bounds_hold(seed, monkeypatch):
+    # Force the path for overloaded large instances on a tiny one: weight-first
+    # starts, the lab-pooled bound, and better bounds from a forked process.
+    from scheduler.solvers import opt
+
+    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
+    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", -1.0)
+    p = random_problem(seed, n_batches=8, n_labs=3, n_sites=3, horizon_hours=12)
+    net = Network.build(p)
+    exact = solve_exact(net, time_limit=60)
+    assert exact is not None and exact.optimal
+    res = solve(p, time_limit=5, seed=0)
+    assert res.evaluation.valid
+    assert res.score <= greedy(net).cost(net) + 1e-6
+    assert res.bound is not None
+    # CP-SAT costs are rounded to 1/1000 per batch
+    assert res.bound <= exact.objective + 8 * 0.001 + 1e-6
+    # the forked process had the time to finish: its last bound is the exact flow
+    assert res.bound_method == EXACT_CHAIN_METHOD
+    assert res.bound == pytest.approx(exact_bound(net).value, rel=1e-5, abs=1e-2)
+
+
+def test_background_bound_returns_none_when_it_cannot_start(monkeypatch):
+    import multiprocessing
+
+    from scheduler.solvers import bound
+
+    def no_fork(method):
+        raise ValueError("no fork here")
+
+    monkeypatch.setattr(multiprocessing, "get_context", no_fork)
+    p = random_problem(1, n_batches=8, n_labs=3, n_sites=3, horizon_hours=12)
+    net = Network.build(p)
+    bg = bound.BackgroundBound(net, net.finish_slots())
+    assert not bg.started
+    assert bg.result(timeout=1.0) is None

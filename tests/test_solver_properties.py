@@ -7,6 +7,7 @@ evaluator's.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from builders import random_problem
 from hypothesis import HealthCheck, given, settings
@@ -17,14 +18,18 @@ from scheduler.network import Network
 from scheduler.solve import solve
 from scheduler.solvers.bound import (
     build_arcs,
+    chain_flow,
     exact_bound,
     flow_prices,
+    grouped_bound,
+    lab_groups,
     lagrangian_bound,
     lagrangian_value,
     pooled_bound,
     restricted_bound,
     solve_flow,
 )
+from scheduler.solvers.cpsat import solve_exact
 from scheduler.solvers.greedy import greedy
 
 SLOTS = st.sampled_from([15, 30, 60, 60, 120, 180])
@@ -113,6 +118,9 @@ def test_restricted_bound_is_valid(p):
     assert res.value <= exact * (1 + 1e-7) + 1e-3
     if res.method.startswith("exact"):
         assert res.value == pytest.approx(exact, rel=1e-6, abs=1e-3)
+    # which round's flow is kept for guidance does not change the bound
+    first = restricted_bound(net, net.finish_slots(), keep_flow=True, guide_first=True)
+    assert first.value == res.value
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,3 +128,63 @@ def test_restricted_bound_is_valid(p):
 def test_pooled_bound_is_below_exact(p):
     net = Network.build(p)
     assert pooled_bound(net, net.finish_slots()).value <= exact_bound(net).value + 1e-3
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances)
+def test_chain_flow_is_the_spec_flow(p):
+    # Same optimum as the slot-by-slot SPEC flow; its decomposition is a valid
+    # split flow of that cost, and its prices reproduce the optimum.
+    net = Network.build(p)
+    f = net.finish_slots()
+    exact = exact_bound(net).value
+    cf = chain_flow(net, f)
+    # both are lowered by their worst-case cost rounding (a chain path has more arcs)
+    assert cf.value <= exact + 1e-3
+    assert cf.value == pytest.approx(exact, rel=1e-5, abs=1e-2)
+    sent = np.bincount(cf.flows.batch, weights=cf.flow, minlength=net.n_batches)
+    assert np.array_equal(sent + cf.unassigned_tubes, net.tubes)
+    used = np.zeros_like(net.cap_left)
+    np.add.at(used, (cf.flows.lab, cf.flows.slot), cf.flow)
+    assert (used <= net.cap_left).all()
+    assert (cf.flows.slot >= net.arrival_slot[cf.flows.batch, cf.flows.lab]).all()
+    assert net.allowed[cf.flows.batch, cf.flows.lab].all()
+    u = net.cost_per_tube(np.arange(net.n_batches), net.unassigned_result_s)
+    cost = float((cf.flow * cf.flows.cost).sum() + (cf.unassigned_tubes * u).sum())
+    assert cost == pytest.approx(exact, rel=1e-5, abs=1e-2)
+    value, _ = lagrangian_value(net, cf.prices, f)
+    assert value == pytest.approx(exact, rel=1e-5, abs=1e-2)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances, st.integers(0, 3))
+def test_grouped_bound_is_below_exact(p, splits):
+    net = Network.build(p)
+    f = net.finish_slots()
+    exact = exact_bound(net).value
+    assert grouped_bound(net, f, lab_groups(net, splits)).value <= exact * (1 + 1e-7) + 1e-3
+    # any partition of the labs is valid, also one that mixes run times and isolation
+    for groups in (np.zeros(net.n_labs, dtype=np.int64), np.arange(net.n_labs) % 2):
+        assert grouped_bound(net, f, groups).value <= exact * (1 + 1e-7) + 1e-3
+    # one lab per group is the SPEC flow itself
+    assert grouped_bound(net, f, np.arange(net.n_labs)).value == pytest.approx(
+        exact, rel=1e-5, abs=1e-2
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_grouped_bound_is_below_the_exact_optimum(seed):
+    # against the true optimum of the SPEC score (CP-SAT on the whole instance)
+    p = random_problem(seed, n_batches=8, n_labs=3, n_sites=3, horizon_hours=12)
+    net = Network.build(p)
+    opt = solve_exact(net, time_limit=60)
+    assert opt is not None and opt.optimal
+    f = net.finish_slots()
+    for splits in range(3):
+        b = grouped_bound(net, f, lab_groups(net, splits)).value
+        # CP-SAT costs are rounded to 1/1000 per batch
+        assert b <= opt.objective + 8 * 0.001 + 1e-6
+        b = grouped_bound(net, f, np.arange(net.n_labs) % (splits + 1)).value
+        # CP-SAT costs are rounded to 1/1000 per batch
+        assert b <= opt.objective + 8 * 0.001 + 1e-6
+    assert chain_flow(net, f).value <= opt.objective + 8 * 0.001 + 1e-6

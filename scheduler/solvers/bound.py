@@ -10,8 +10,10 @@ unassigned cost. The arcs are built with numpy, never one Python object each.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -491,6 +493,8 @@ EXACT_ARC_LIMIT = 6_000_000
 RESTRICTED_ARC_BUDGET = 6_000_000
 #: slots after the earliest finish kept for a batch's initial labs
 SLOT_WINDOW = 8
+#: halvings by place of each (run time, isolation) lab group in :func:`grouped_bound`
+GROUP_SPLITS = 2
 #: relative agreement at which the priced restricted flow counts as exact
 PRICING_TOLERANCE = 1e-7
 
@@ -521,6 +525,7 @@ def restricted_bound(
     max_rounds: int = 8,
     time_limit: float | None = None,
     upper: float | None = None,
+    guide_first: bool = False,
 ) -> BoundResult:
     """The bound by column generation over a restricted network.
 
@@ -535,6 +540,7 @@ def restricted_bound(
     ``upper`` (a known plan's score), rounds stop once the restricted flow
     costs more than twice that: the restriction is then far from the
     optimum (overloaded instances) and more rounds would not fit the time.
+    With ``guide_first`` the kept flow is the first round's unless converged.
     """
     t0 = time.perf_counter()
     n_b, n_l = net.n_batches, net.n_labs
@@ -556,6 +562,7 @@ def restricted_bound(
     exact = False
     rounds = 0
     res: BoundResult | None = None
+    first: BoundResult | None = None
     while True:
         rounds += 1
         arcs = concat_arcs(
@@ -563,6 +570,8 @@ def restricted_bound(
             build_arcs(net, finish, full_mask),
         )
         res = solve_flow(net, arcs, keep_flow=True)
+        if first is None:
+            first = res
         pi = flow_prices(net, res)
         detail = lagrangian_detail(net, pi, finish, c0)
         # float summation over millions of terms: keep the bound on the safe side
@@ -596,19 +605,25 @@ def restricted_bound(
     method = f"exact min-cost flow by column generation ({scope})"
     if not exact:
         method = f"Lagrangian at flow prices ({scope}; not converged)"
-        pooled = pooled_bound(net, finish)
-        if pooled.value > best_value:
-            best_value = pooled.value
-            method = f"{pooled.method}; column generation did not converge ({scope})"
+        # cheap insurance where the Lagrangian is weak (it then usually is far
+        # below; the pooled-capacity bound is both weaker and slower than this)
+        weaker = grouped_bound(net, finish, lab_groups(net, 0))
+        if weaker.value > best_value:
+            best_value = weaker.value
+            method = f"{weaker.method}; column generation did not converge ({scope})"
+    # the kept flow guides plans: a converged one is the optimum; otherwise, with
+    # ``guide_first``, the first round's (later rounds add whole slot ranges of
+    # priced-in labs, and their flows rounded into worse starting plans)
+    guide = first if guide_first and not exact and first is not None else res
     return BoundResult(
         value=max(0.0, best_value),
         method=method,
         arcs=res.arcs,
         seconds=time.perf_counter() - t0,
-        flow=res.flow if keep_flow else None,
-        arcs_data=res.arcs_data if keep_flow else None,
-        unassigned_tubes=res.unassigned_tubes if keep_flow else None,
-        flow_value=res.value,
+        flow=guide.flow if keep_flow else None,
+        arcs_data=guide.arcs_data if keep_flow else None,
+        unassigned_tubes=guide.unassigned_tubes if keep_flow else None,
+        flow_value=guide.value,
     )
 
 
@@ -619,9 +634,414 @@ def lower_bound(
     keep_flow: bool = False,
     time_limit: float | None = None,
     upper: float | None = None,
+    guide_first: bool = False,
 ) -> BoundResult:
     """The SPEC bound: over the full network when it is small, else restricted and priced."""
     f = net.finish_slots() if finish is None else finish
     if count_arcs(net, f) <= EXACT_ARC_LIMIT:
         return _full_flow(net, f, keep_flow)
-    return restricted_bound(net, f, keep_flow=keep_flow, time_limit=time_limit, upper=upper)
+    return restricted_bound(
+        net,
+        f,
+        keep_flow=keep_flow,
+        time_limit=time_limit,
+        upper=upper,
+        guide_first=guide_first,
+    )
+
+
+# --- the SPEC flow on per-class time chains -----------------------------------
+#
+# A tube's cost at (lab l, slot t >= f) is  w * ((r - collected) + LF * max(0, r - deadline))
+# with r = result_s(l, t): apart from the constant -w * collected, it depends on the
+# batch only through its class (w, deadline). So a batch sends its tubes once to the
+# node (class, l, f) at the cost of finishing in f, and from there a chain of
+# (class, l, t) -> (class, l, t + 1) arcs, priced at the cost increase of one more
+# slot, leads to every later slot; the slots in [arrival, f) are direct arcs at the
+# cost of f. This is the same flow as the SPEC bound's (every tube pays exactly
+# ``c(max(t, f))``) with about one arc per (batch, lab) instead of one per slot.
+
+
+@dataclass(frozen=True)
+class ChainFlow:
+    value: float  # optimum of the flow over the given pairs (a lower bound when all pairs)
+    arcs: int
+    flows: FlowArcs  # the flow decomposed into batch -> (lab, slot) arcs
+    flow: IntArray  # tubes per arc of ``flows``
+    unassigned_tubes: IntArray
+    prices: FloatArray  # optimal slot prices (L x T) of this flow, >= 0
+
+
+def batch_classes(net: Network) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Class per batch and the (weight, deadline) of each class."""
+    if net.n_batches == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    keys, cls = np.unique(
+        np.stack([net.weight, net.deadline_s], axis=1), axis=0, return_inverse=True
+    )
+    return cls.reshape(-1).astype(np.int64), keys[:, 0].copy(), keys[:, 1].copy()
+
+
+def _class_cost(
+    net: Network, w: FloatArray, d: FloatArray, lab: IntArray, slot: IntArray
+) -> FloatArray:
+    """Per-tube cost of a class finishing in ``slot`` at ``lab``, without the collected term."""
+    r = net.result_s(lab, slot).astype(np.float64)
+    return np.asarray(w * (r + net.late_factor * np.maximum(0.0, r - d)) / 3600.0)
+
+
+def _potentials(
+    n_nodes: int,
+    tails: IntArray,
+    heads: IntArray,
+    costs: FloatArray,
+    caps: IntArray,
+    flow: IntArray,
+    max_passes: int = 100_000,
+) -> FloatArray:
+    """Shortest distances from a virtual root (joined to all nodes at 0) in the residual graph."""
+    fwd = flow < caps
+    back = flow > 0
+    t = np.concatenate((tails[fwd], heads[back]))
+    h = np.concatenate((heads[fwd], tails[back]))
+    c = np.concatenate((costs[fwd], -costs[back]))
+    d = np.zeros(n_nodes)
+    if t.size == 0:
+        return d
+    order = np.argsort(h, kind="stable")
+    t, h, c = t[order], h[order], c[order]
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    group_head = h[starts]
+    for _ in range(max_passes):
+        cand = np.minimum.reduceat(d[t] + c, starts)
+        better = cand < d[group_head] - 1e-9
+        if not better.any():
+            break
+        d[group_head[better]] = cand[better]
+    return d
+
+
+def chain_flow(
+    net: Network,
+    finish: IntArray,
+    pairs_mask: np.ndarray | None = None,
+    *,
+    potentials: bool = True,
+    decompose: bool = True,
+) -> ChainFlow:
+    """The SPEC flow over the (batch, lab) pairs of ``pairs_mask`` (all when None), on chains.
+
+    Over all pairs its optimum is the SPEC bound. ``decompose`` also splits the
+    flow into batch -> (lab, slot) arcs (chain entries matched first in, first
+    out with the chain's exits); ``potentials`` also recovers optimal slot
+    prices (Bellman-Ford on the residual graph, as :func:`flow_prices`).
+    """
+    n_b, n_l, n_t = net.n_batches, net.n_labs, net.n_slots
+    cls, cw, cd = batch_classes(net)
+    ok = net.allowed & (finish < n_t)
+    if pairs_mask is not None:
+        ok &= pairs_mask
+    pb, pl = np.nonzero(ok)
+    pb, pl = pb.astype(np.int64), pl.astype(np.int64)
+    a = net.arrival_slot[pb, pl]
+    f = finish[pb, pl]
+    entry_cost = net.cost_per_tube(pb, net.result_s(pl, f))
+    # direct arcs to the open slots in [arrival, f), at the cost of f
+    n_pre = f - a
+    rep = np.repeat(np.arange(pb.size), n_pre)
+    first = np.cumsum(n_pre) - n_pre
+    pre_slot = np.arange(int(n_pre.sum()), dtype=np.int64) - first[rep] + a[rep]
+    keep = net.cap_left[pl[rep], pre_slot] > 0
+    rep, pre_slot = rep[keep], pre_slot[keep]
+    # chain nodes: per used (class, lab), from its earliest entry slot to the end
+    chain_key = cls[pb] * n_l + pl
+    n_k = int(cw.size)
+    start = np.full(n_k * n_l, n_t, dtype=np.int64)
+    np.minimum.at(start, chain_key, f)
+    used = np.nonzero(start < n_t)[0]
+    length = n_t - start[used]
+    base = np.full(n_k * n_l, -1, dtype=np.int64)
+    c_first = n_b + n_l * n_t
+    base[used] = c_first + np.cumsum(length) - length
+    n_chain = int(length.sum())
+    sink = c_first + n_chain
+    # chain node arrays
+    c_rep = np.repeat(np.arange(used.size), length)
+    c_slot = (
+        np.arange(n_chain, dtype=np.int64)
+        - (np.cumsum(length) - length)[c_rep]
+        + start[used][c_rep]
+    )
+    c_key = used[c_rep]
+    c_lab = c_key % n_l
+    c_cls = c_key // n_l
+    c_node = c_first + np.arange(n_chain, dtype=np.int64)
+    step = c_slot < n_t - 1
+    inc = _class_cost(
+        net, cw[c_cls[step]], cd[c_cls[step]], c_lab[step], c_slot[step] + 1
+    ) - _class_cost(net, cw[c_cls[step]], cd[c_cls[step]], c_lab[step], c_slot[step])
+    exits = net.cap_left[c_lab, c_slot] > 0
+    cap_flat = net.cap_left.reshape(-1)
+    slots_used = np.nonzero(cap_flat > 0)[0]
+    total = int(net.tubes.sum())
+    big = max(1, total)
+    all_b = np.arange(n_b, dtype=np.int64)
+    parts = [
+        # tails, heads, caps, costs
+        (pb, base[chain_key] + f - start[chain_key], net.tubes[pb], entry_cost),
+        (pb[rep], n_b + pl[rep] * n_t + pre_slot, net.tubes[pb[rep]], entry_cost[rep]),
+        (all_b, np.full(n_b, sink), net.tubes, net.cost_per_tube(all_b, net.unassigned_result_s)),
+        (c_node[step], c_node[step] + 1, np.full(int(step.sum()), big), inc),
+        (
+            c_node[exits],
+            n_b + c_lab[exits] * n_t + c_slot[exits],
+            np.full(int(exits.sum()), big),
+            np.zeros(int(exits.sum())),
+        ),
+        (
+            n_b + slots_used,
+            np.full(slots_used.size, sink),
+            cap_flat[slots_used],
+            np.zeros(slots_used.size),
+        ),
+    ]
+    tails = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    heads = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    caps = np.concatenate([p[2] for p in parts]).astype(np.int64)
+    float_costs = np.concatenate([p[3] for p in parts]).astype(np.float64)
+    # a tube's path has at most one entry, the chain and one exit
+    path_arcs = n_t + 2
+    scale, exact_costs = _scale(float_costs, total * path_arcs)
+    costs = np.rint(float_costs * scale).astype(np.int64)
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    supplies = np.zeros(sink + 1, dtype=np.int64)
+    supplies[:n_b] = net.tubes
+    supplies[sink] = -total
+    smcf.set_nodes_supplies(np.arange(sink + 1, dtype=np.int64), supplies)
+    status = smcf.solve()
+    if status != smcf.OPTIMAL:
+        raise BoundError(f"min-cost flow did not solve to optimality (status {status})")
+    rounding = 0.0 if exact_costs else 0.5 * total * path_arcs / scale
+    value = max(0.0, smcf.optimal_cost() / scale - rounding)
+    if not decompose:
+        empty = np.zeros(0, dtype=np.int64)
+        return ChainFlow(
+            value=value,
+            arcs=int(tails.size),
+            flows=FlowArcs(empty, empty, empty, np.zeros(0)),
+            flow=empty,
+            unassigned_tubes=empty,
+            prices=np.zeros((n_l, n_t)),
+        )
+    flow = np.asarray(smcf.flows(np.arange(tails.size, dtype=np.int64)), dtype=np.int64)
+    del smcf
+    prices = np.zeros((n_l, n_t))
+    if potentials:
+        d = _potentials(sink + 1, tails, heads, costs.astype(np.float64), caps, flow)
+        prices = np.maximum(0.0, (d[sink] - d[n_b : n_b + n_l * n_t]) / scale).reshape(n_l, n_t)
+    # decompose: direct arcs are batch -> slot already; chain entries are matched
+    # first in, first out with the chain's exits (exits never run ahead of entries)
+    n_e, n_p = pb.size, rep.size
+    fe = flow[:n_e]
+    fp = flow[n_e : n_e + n_p]
+    unassigned = flow[n_e + n_p : n_e + n_p + n_b]
+    off = n_e + n_p + n_b + int(step.sum())
+    fx = flow[off : off + int(exits.sum())]
+    e_sel = np.nonzero(fe > 0)[0]
+    e_order = e_sel[np.lexsort((pb[e_sel], f[e_sel], chain_key[e_sel]))]
+    x_idx = np.nonzero(exits)[0]
+    x_sel = np.nonzero(fx > 0)[0]
+    x_order = x_sel[np.lexsort((c_slot[x_idx[x_sel]], c_key[x_idx[x_sel]]))]
+    e_cum = np.cumsum(fe[e_order])
+    x_cum = np.cumsum(fx[x_order])
+    cuts = np.union1d(e_cum, x_cum)
+    seg = np.diff(np.concatenate(([0], cuts)))
+    ei = e_order[np.searchsorted(e_cum, cuts, side="left")]
+    xi = x_idx[x_order[np.searchsorted(x_cum, cuts, side="left")]]
+    dec_b = np.concatenate((pb[ei], pb[rep][fp > 0]))
+    dec_l = np.concatenate((c_lab[xi], pl[rep][fp > 0]))
+    dec_t = np.concatenate((c_slot[xi], pre_slot[fp > 0]))
+    dec_f = np.concatenate((seg, fp[fp > 0])).astype(np.int64)
+    tau = np.maximum(dec_t, finish[dec_b, dec_l])
+    flows = FlowArcs(dec_b, dec_l, dec_t, net.cost_per_tube(dec_b, net.result_s(dec_l, tau)))
+    return ChainFlow(
+        value=value,
+        arcs=int(tails.size),
+        flows=flows,
+        flow=dec_f,
+        unassigned_tubes=unassigned,
+        prices=prices,
+    )
+
+
+def lab_groups(net: Network, splits: int) -> IntArray:
+    """Labs grouped by run time and isolation, each group halved ``splits`` times by place.
+
+    Halving alternates between latitude and longitude at the median, so groups
+    are compact areas; deterministic.
+    """
+    labs = net.problem.labs
+    group = np.zeros(net.n_labs, dtype=np.int64)
+    if net.n_labs == 0:
+        return group
+    iso = np.array([lab.isolation_ok for lab in labs], dtype=np.int64)
+    lat = np.array([lab.lat for lab in labs], dtype=np.float64)
+    lon = np.array([lab.lon for lab in labs], dtype=np.float64)
+    _, base = np.unique(np.stack([net.run_s, iso], axis=1), axis=0, return_inverse=True)
+    base = base.reshape(-1)
+    n_groups = 0
+    stack = [(np.nonzero(base == g)[0], splits) for g in np.unique(base).tolist()]
+    while stack:
+        idx, depth = stack.pop(0)
+        if depth == 0 or idx.size <= 1:
+            group[idx] = n_groups
+            n_groups += 1
+            continue
+        coord = lat[idx] if depth % 2 else lon[idx]
+        o = idx[np.lexsort((idx, coord))]
+        h = o.size // 2
+        stack.extend([(o[:h], depth - 1), (o[h:], depth - 1)])
+    return group
+
+
+def grouped_bound(net: Network, finish: IntArray, group: IntArray) -> BoundResult:
+    """A valid bound from the SPEC flow with the labs of each group pooled.
+
+    A group's capacity in a slot is the sum of its labs'; a batch reaches it at
+    the earliest arrival, finishes at the earliest finish and is charged the
+    shortest run time of the group's labs. Every SPEC-flow tube (b, l, t) maps
+    to (b, group(l), t) at no higher cost, so the optimum is a lower bound.
+    Batches that the pooled network cannot tell apart (same weight, deadline,
+    arrivals and finishes) are merged, which keeps the flow small; the
+    collected-time part of the cost is a constant per batch and is added back.
+    """
+    t0 = time.perf_counter()
+    n_b, n_t = net.n_batches, net.n_slots
+    n_g = int(group.max()) + 1 if group.size else 0
+    ok = net.allowed & (finish < n_t)
+    arr = np.full((n_b, n_g), n_t, dtype=np.int64)
+    fin = np.full((n_b, n_g), n_t, dtype=np.int64)
+    for lab in range(net.n_labs):
+        g = int(group[lab])
+        rows = np.nonzero(ok[:, lab])[0]
+        arr[rows, g] = np.minimum(arr[rows, g], net.arrival_slot[rows, lab])
+        fin[rows, g] = np.minimum(fin[rows, g], finish[rows, lab])
+    cap = np.zeros((n_g, n_t), dtype=np.int64)
+    np.add.at(cap, group, net.cap_left)
+    run = np.full(n_g, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(run, group, net.run_s)
+    # merge batches the pooled network cannot tell apart
+    key = np.concatenate(
+        (
+            net.weight[:, None],
+            net.deadline_s[:, None],
+            arr.astype(np.float64),
+            fin.astype(np.float64),
+        ),
+        axis=1,
+    )
+    if n_b:
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+    else:
+        uniq, inv = key, np.zeros(0, dtype=np.int64)
+    n_m = int(uniq.shape[0])
+    rep = np.zeros(n_m, dtype=np.int64)
+    rep[inv] = np.arange(n_b)
+    tubes = np.bincount(inv, weights=net.tubes, minlength=n_m).astype(np.int64)
+    merged = replace(
+        net,
+        capacity=cap,
+        cap_left=cap,
+        run_s=run,
+        batch_site=net.batch_site[rep],
+        tubes=tubes,
+        weight=net.weight[rep],
+        collected_s=np.zeros(n_m),
+        ready_s=net.ready_s[rep],
+        deadline_s=net.deadline_s[rep],
+        priority_code=net.priority_code[rep],
+        arrival_s=np.zeros((n_m, n_g)),
+        arrival_slot=arr[rep],
+        allowed=fin[rep] < n_t,
+    )
+    res = chain_flow(merged, fin[rep], potentials=False, decompose=False)
+    collected_part = float((net.tubes * net.weight * net.collected_s).sum() / 3600.0)
+    value = res.value - collected_part
+    # float sums over many terms: stay on the safe side
+    value -= 1e-9 * abs(res.value) + 1e-9 * abs(collected_part)
+    return BoundResult(
+        value=max(0.0, value),
+        method=f"min-cost flow with labs pooled in {n_g} groups (valid, weaker than exact)",
+        arcs=res.arcs,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+#: label of the exact bound computed on chains over the full network
+EXACT_CHAIN_METHOD = "exact min-cost flow (full network, time chains)"
+
+
+def _background_bounds(net: Network, finish: IntArray, conn: Any) -> None:  # pragma: no cover
+    """Child process body of :class:`BackgroundBound`."""
+    try:
+        value = chain_flow(net, finish, potentials=False, decompose=False).value
+        conn.send((value, EXACT_CHAIN_METHOD, True))
+    except Exception:  # any failure just means no better bound
+        pass
+    finally:
+        conn.close()
+
+
+class BackgroundBound:
+    """The exact SPEC bound over the full network on chains, in a forked process.
+
+    It takes most of a minute on the surge preset. OR-Tools holds the GIL while
+    it solves a flow, so a thread would stall the search; a process uses the
+    second core instead. :meth:`result` waits at most ``timeout`` seconds for
+    it, then stops the process (the protocol allows several ever better
+    bounds, the last one final). Where a process cannot be forked (no
+    ``fork``, or inside a daemon process) nothing starts and :meth:`result`
+    returns None.
+    """
+
+    def __init__(self, net: Network, finish: IntArray) -> None:
+        self._proc: Any = None
+        self._conn: Any = None
+        try:
+            ctx = multiprocessing.get_context("fork")
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_background_bounds, args=(net, finish, send), daemon=True)
+            proc.start()
+        except (ValueError, AssertionError, OSError) as exc:
+            log.info("no bound in the background: %s", exc)
+            return
+        send.close()
+        self._proc, self._conn = proc, recv
+
+    @property
+    def started(self) -> bool:
+        return self._proc is not None
+
+    def result(self, timeout: float) -> tuple[float, str] | None:
+        if self._proc is None:
+            return None
+        best: tuple[float, str] | None = None
+        end = time.perf_counter() + max(0.0, timeout)
+        try:
+            while self._conn.poll(max(0.0, end - time.perf_counter())):
+                value, method, final = self._conn.recv()
+                if best is None or value > best[0]:
+                    best = (float(value), str(method))
+                if final:
+                    break
+        except (EOFError, OSError):
+            pass
+        finally:
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc.join(5)
+            self._conn.close()
+            self._proc = None
+        return best

@@ -63,22 +63,39 @@ class CostModel:
         return self.weight[b] * self.tubes[b] * v / 3600.0
 
 
+#: positions between the saved states of a queue's fill (see ``fill_queue``'s ``record``)
+SNAPSHOT_EVERY = 8
+
+
 def fill_queue(
-    cap: list[int], order: list[int], arrival: list[int], tubes: list[int], n_slots: int
+    cap: list[int],
+    order: list[int],
+    arrival: list[int],
+    tubes: list[int],
+    n_slots: int,
+    first_free: int = 0,
+    record: list[tuple[list[int], int]] | None = None,
 ) -> list[int]:
     """Last slot of each batch in ``order`` (``n_slots`` when it does not fit).
 
     ``arrival[i]`` and ``tubes[i]`` belong to ``order[i]``. Batches that do not
-    fit take nothing, so the ones after them are unaffected.
+    fit take nothing, so the ones after them are unaffected. ``cap`` is the
+    free capacity to start from (not changed) and ``first_free`` a slot before
+    which it is all zero. With ``record``, the state before every
+    ``SNAPSHOT_EVERY``-th batch is appended to it, so a queue that shares a
+    prefix with this one can be filled from there.
     """
     free = list(cap)
     out: list[int] = []
     # First slot that may still hold capacity: skipping exhausted prefixes keeps
     # a long queue linear rather than quadratic in the slots.
-    first_free = 0
     for i in range(len(order)):
+        if record is not None and i % SNAPSHOT_EVERY == 0:
+            record.append((list(free), first_free))
         need = tubes[i]
-        t = max(arrival[i], first_free)
+        t = arrival[i]
+        if t < first_free:
+            t = first_free
         avail = 0
         end = t
         while end < n_slots and avail < need:

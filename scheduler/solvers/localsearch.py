@@ -58,25 +58,32 @@ class LocalSearch:
             old_rest_cost = 0.0
         else:
             old_cost = s.lab_cost[old]
-            old_rest = [x for x in s.queues[old] if x != b]
-            old_rest_cost, _ = s.queue_cost(old, old_rest)
+            pos = s.queues[old].index(b)
+            old_rest = s.queues[old][:pos] + s.queues[old][pos + 1 :]
+            old_rest_cost, _ = s.queue_cost(old, old_rest, same_prefix=pos)
         best_delta = -EPS
         best: tuple[int, list[int]] | None = None
+        removal = old_rest_cost - old_cost
         for lab in self.cand[b]:
             if lab == old:
+                continue
+            penalty = 0.0
+            if self.home is not None:
+                # leaving the warm start's lab costs the penalty; going back refunds it
+                h = int(self.home[b])
+                penalty = self.move_penalty * ((lab != h) - (old != h)) * (h >= 0)
+            # b costs at least its best case at ``lab`` and no batch there gets
+            # cheaper, so a lab whose best case cannot pay for the move is skipped
+            if removal + s.cm.cost(b, lab, int(self.best_finish[b, lab])) + penalty >= best_delta:
                 continue
             q = s.queues[lab]
             base = s.lab_cost[lab]
             for p in self._insert_positions(lab, b):
                 order = [*q[:p], b, *q[p:]]
-                c, fin = s.queue_cost(lab, order)
+                c, fin = s.queue_cost(lab, order, same_prefix=p)
                 if fin[p] >= s.n_slots:
                     continue
-                delta = (old_rest_cost + c) - (old_cost + base)
-                if self.home is not None:
-                    # leaving the warm start's lab costs the penalty; going back refunds it
-                    h = int(self.home[b])
-                    delta += self.move_penalty * ((lab != h) - (old != h)) * (h >= 0)
+                delta = (old_rest_cost + c) - (old_cost + base) + penalty
                 if delta < best_delta:
                     best_delta, best = delta, (lab, order)
         if best is None:
@@ -98,7 +105,7 @@ class LocalSearch:
                     continue
                 order = q[:i] + q[i + 1 :]
                 order.insert(j, q[i])
-                c, _ = s.queue_cost(lab, order)
+                c, _ = s.queue_cost(lab, order, same_prefix=min(i, j))
                 if c - base < best_delta:
                     best_delta, best_order = c - base, order
             if best_order is not None:

@@ -14,16 +14,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from scheduler.network import IntArray, Network
 from scheduler.schedule import UNASSIGNED, Schedule
 from scheduler.solvers.bound import (
+    EXACT_ARC_LIMIT,
+    GROUP_SPLITS,
+    BackgroundBound,
     BoundResult,
     budget_arcs,
     candidate_labs,
+    count_arcs,
+    grouped_bound,
+    lab_groups,
     lower_bound,
     solve_flow,
 )
@@ -46,6 +52,12 @@ log = logging.getLogger(__name__)
 CANDIDATE_LABS = 12
 #: stop searching once the plan is this close to the bound (relative)
 DEFAULT_GAP_TARGET = 1e-4
+#: share of greedy's tubes that are late above which an instance counts as overloaded
+OVERLOAD_LATE_SHARE = 0.1
+#: batches above which only the starts that usually win are built
+MANY_BATCHES = 15_000
+#: how long past the time limit to wait for the background exact bound (share of the limit)
+BACKGROUND_GRACE = 0.1
 #: share of the time left that column generation may start new rounds in
 BOUND_SHARE = 0.3
 #: share of the time left after construction that local search may use
@@ -60,6 +72,18 @@ class OptOutcome:
     trace: list[dict[str, float]] = field(default_factory=list)
     stopped_by_limit: bool = False
     proven_optimal: bool = False
+
+
+def late_share(net: Network, sched: Schedule) -> float:
+    """Share of the tubes whose result comes after their deadline (unassigned: late)."""
+    total = int(net.tubes.sum())
+    if total == 0:
+        return 0.0
+    last = sched.last_slot()
+    on = sched.lab >= 0
+    result = np.full(net.n_batches, float(net.unassigned_result_s))
+    result[on] = net.result_s(sched.lab[on], last[on])
+    return float(net.tubes[result > net.deadline_s].sum()) / total
 
 
 def _whole_batches(net: Network, res: BoundResult) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +180,13 @@ def optimise(
     workers: int = 1,
     gap_target: float = DEFAULT_GAP_TARGET,
     move_penalty: float = 0.0,
+    bound_in_background: bool = True,
+    baseline: Schedule | None = None,
 ) -> OptOutcome:
-    """Improve on greedy until ``time_limit`` seconds or ``max_iterations`` LNS steps."""
+    """Improve on greedy until ``time_limit`` seconds or ``max_iterations`` LNS steps.
+
+    ``baseline``: greedy's schedule when the caller has it already.
+    """
     clock = MaxRuntime(time_limit)
     criterion: StoppingCriterion = stop if stop is not None else clock
     lns_stop: StoppingCriterion = (
@@ -179,7 +208,7 @@ def optimise(
     t0 = time.perf_counter()
     cm = CostModel(net)
     finish = net.finish_slots()
-    base = greedy(net)
+    base = greedy(net) if baseline is None else baseline
     incumbent = State.from_schedule(net, cm, base)
     stable = initial is not None and move_penalty > 0
     if initial is not None and initial.is_feasible(net):
@@ -192,38 +221,64 @@ def optimise(
 
     bound_res: BoundResult | None = None
     t0 = time.perf_counter()
+    # Overload (many late tubes, a large network): restricted flows are far from
+    # the optimum there and do not guide well, while the exact bound (on chains)
+    # takes most of a minute. So the search starts from weight-first greedy
+    # orders, the lab-pooled bound, and the exact bound is computed on the other core.
+    overloaded = (
+        count_arcs(net, finish) > EXACT_ARC_LIMIT and late_share(net, base) > OVERLOAD_LATE_SHARE
+    )
+    # each extra greedy start costs seconds on a large instance
+    large = net.n_batches > MANY_BATCHES
+    background = BackgroundBound(net, finish) if overloaded and bound_in_background else None
+    # slack: how long a batch could still wait at its best lab and be on time
+    best_result = np.where(
+        net.allowed & (finish < net.n_slots),
+        net.result_s(np.arange(net.n_labs)[None, :], finish),
+        np.inf,
+    ).min(axis=1, initial=np.inf)
+    slack = net.deadline_s - best_result
     try:
-        bound_res = lower_bound(
-            net,
-            finish=finish,
-            keep_flow=True,
-            time_limit=BOUND_SHARE * clock.remaining,
-            upper=incumbent.total,
-        )
+        if overloaded:
+            bound_res = grouped_bound(net, finish, lab_groups(net, GROUP_SPLITS))
+        else:
+            bound_res = lower_bound(
+                net,
+                finish=finish,
+                keep_flow=True,
+                time_limit=BOUND_SHARE * clock.remaining,
+                upper=incumbent.total,
+                guide_first=large,
+            )
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
     timings["flow"] = time.perf_counter() - t0
-    if bound_res is not None and not stable:
+    if overloaded and not stable:
+        t0 = time.perf_counter()
+        # weight first, then deadline, then earliest possible result (np.lexsort
+        # sorts by its last key first); least slack did about as well, and each
+        # greedy costs seconds of search
+        order = np.lexsort((best_result, net.deadline_s, -net.weight))
+        st = State.from_schedule(net, cm, greedy(net, order))
+        if st.total < incumbent.total:
+            incumbent = st
+        timings["round"] = time.perf_counter() - t0
+    elif bound_res is not None and not stable:
         t0 = time.perf_counter()
         # several constructions; the cheapest one is searched. Orders by the
-        # flow's last slots help even when the flow itself is far off (overload).
+        # flow's last slots help even when the flow itself is far off.
         last = flow_last_slot(net, bound_res)
-        # slack: how long a batch could still wait at its best lab and be on time
-        best_result = np.where(
-            net.allowed & (finish < net.n_slots),
-            net.result_s(np.arange(net.n_labs)[None, :], finish),
-            np.inf,
-        ).min(axis=1, initial=np.inf)
-        slack = net.deadline_s - best_result
-        # (np.lexsort sorts by its last key first)
-        starts = [
-            greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),  # flow order
-            greedy(net, np.lexsort((-net.weight, last))),  # flow order, then weight
-            greedy(net, np.lexsort((slack, -net.weight))),  # least slack
-            greedy(net, np.lexsort((net.deadline_s, -net.weight))),  # deadline
-        ]
+        starts = [greedy(net, np.lexsort((slack, -net.weight)))]  # least slack
+        if not large:
+            # on large instances these rarely win and each costs seconds of search
+            starts += [
+                greedy(net, np.lexsort((net.deadline_s, -net.weight))),  # deadline
+                greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),  # flow order
+                greedy(net, np.lexsort((-net.weight, last))),  # flow order, then weight
+            ]
         if bound_res.flow_value is None or bound_res.flow_value < incumbent.total:
-            rounds = 2 if clock.remaining > 0.3 * time_limit else 1
+            # a second round re-solves a large flow for little gain there
+            rounds = 2 if clock.remaining > 0.3 * time_limit and not large else 1
             starts.append(round_flow(net, bound_res, rounds=rounds))
         for sched in starts:
             st = State.from_schedule(net, cm, sched)
@@ -252,6 +307,14 @@ def optimise(
     if not stable:  # CP-SAT neighbourhoods would move batches for any gain
         lns.run(clock, lns_stop, on_improve=lambda c: report(c))
     timings["lns"] = time.perf_counter() - t0
+    if background is not None:
+        t0 = time.perf_counter()
+        grace = BACKGROUND_GRACE * time_limit + clock.remaining
+        better = background.result(timeout=grace)
+        if better is not None and bound_res is not None and better[0] > bound_res.value:
+            bound_res = replace(bound_res, value=better[0], method=better[1])
+            report(incumbent.total, better[0])
+        timings["bound_wait"] = time.perf_counter() - t0
     return OptOutcome(
         schedule=incumbent.to_schedule(),
         bound=bound_res,

@@ -11,7 +11,7 @@ import numpy as np
 
 from scheduler.network import Network
 from scheduler.schedule import UNASSIGNED, Schedule
-from scheduler.solvers.labqueue import CostModel, fill_chunks, fill_queue
+from scheduler.solvers.labqueue import SNAPSHOT_EVERY, CostModel, fill_chunks, fill_queue
 
 
 class State:
@@ -25,6 +25,11 @@ class State:
             for b in q:
                 self.lab_of[b] = lab
         self.arr = net.arrival_slot  # B x L
+        # per lab, from its last refill: fill states every SNAPSHOT_EVERY
+        # batches, each batch's finish and the cost before each snapshot
+        self._snaps: list[list[tuple[list[int], int]]] = [[] for _ in range(net.n_labs)]
+        self._fin: list[list[int]] = [[] for _ in range(net.n_labs)]
+        self._prefix_cost: list[list[float]] = [[0.0] for _ in range(net.n_labs)]
         self.lab_cost = [0.0] * net.n_labs
         self.finish = [self.n_slots] * net.n_batches
         for lab in range(net.n_labs):
@@ -34,20 +39,73 @@ class State:
         )
 
     # --- pricing -----------------------------------------------------------
-    def queue_cost(self, lab: int, order: list[int]) -> tuple[float, list[int]]:
-        """Cost of ``order`` at ``lab`` (non-fitting batches at the unassigned cost)."""
+    def queue_cost(
+        self,
+        lab: int,
+        order: list[int],
+        same_prefix: int = 0,
+        record: list[tuple[list[int], int]] | None = None,
+    ) -> tuple[float, list[int]]:
+        """Cost of ``order`` at ``lab`` (non-fitting batches at the unassigned cost).
+
+        ``same_prefix``: the first that many batches of ``order`` are those of
+        the lab's current queue, in the same order; their finishes and costs
+        are then taken from the last refill instead of being recomputed.
+        """
         if not order:
             return 0.0, []
-        arr = self.arr[order, lab].tolist()
-        tubes = [self.cm.tubes[b] for b in order]
-        fin = fill_queue(self.cm.labs[lab].cap, order, arr, tubes, self.n_slots)
-        cost = self.cm.cost
-        return sum(cost(b, lab, f) for b, f in zip(order, fin, strict=True)), fin
+        cm = self.cm
+        n_slots = self.n_slots
+        start = 0
+        free: list[int] = cm.labs[lab].cap
+        first_free = 0
+        if same_prefix > 0 and self._snaps[lab]:
+            k = min(same_prefix // SNAPSHOT_EVERY, len(self._snaps[lab]) - 1)
+            start = k * SNAPSHOT_EVERY
+            free, first_free = self._snaps[lab][k]
+        rest = order[start:]
+        arr = self.arr[rest, lab].tolist() if rest else []
+        tubes = [cm.tubes[b] for b in rest]
+        fin = fill_queue(free, rest, arr, tubes, n_slots, first_free, record)
+        # CostModel.cost inlined (the hot loop of every move)
+        result_base = cm.labs[lab].result_base
+        weight, deadline, collected = cm.weight, cm.deadline, cm.collected
+        tubes_of = cm.tubes
+        late_factor, unassigned = cm.late_factor, cm.unassigned
+        total = self._prefix_cost[lab][start] if start else 0.0
+        for b, f in zip(rest, fin, strict=True):
+            if f >= n_slots:
+                total += unassigned[b]
+                continue
+            r = result_base[f]
+            late = r - deadline[b]
+            v = r - collected[b]
+            if late > 0:
+                v += late_factor * late
+            total += weight[b] * tubes_of[b] * v / 3600.0
+        if start:
+            fin = self._fin[lab][:start] + fin
+        return total, fin
 
     def _refill(self, lab: int) -> float:
-        c, fin = self.queue_cost(lab, self.queues[lab])
-        for b, f in zip(self.queues[lab], fin, strict=True):
+        q = self.queues[lab]
+        snaps: list[tuple[list[int], int]] = []
+        self._snaps[lab] = []
+        c, fin = self.queue_cost(lab, q, record=snaps)
+        for b, f in zip(q, fin, strict=True):
             self.finish[b] = f
+        self._snaps[lab] = snaps
+        self._fin[lab] = fin
+        # cost of the first i batches, at the snapshot positions only
+        cm = self.cm
+        prefix = [0.0] * (len(q) + 1)
+        total = 0.0
+        for i, (b, f) in enumerate(zip(q, fin, strict=True)):
+            if i % SNAPSHOT_EVERY == 0:
+                prefix[i] = total
+            total += cm.cost(b, lab, f)
+        prefix[len(q)] = total
+        self._prefix_cost[lab] = prefix
         return c
 
     @property
