@@ -134,3 +134,41 @@ def test_ops_pages_are_forbidden_to_others_and_speak_chinese(as_role):
         for url in ("/ops/", "/ops/plans/", "/ops/admin/", "/ops/audit/"):
             assert c.get(url).status_code == 403, (role, url)
     assert "全省总览" in as_role("ops").get("/ops/?lang=zh").text
+
+
+def test_after_a_direct_replan_the_dashboard_shows_the_new_plans_evaluation(app, as_role):
+    from datetime import timedelta
+
+    from scheduler.replan.core import ReplanSettings, planning_problem, replan_once
+
+    c = as_role("ops")
+    c.get("/ops/")  # fills the figures cache for the first plan
+    with app.app_context():
+        from webui import db
+
+        s = db.session()
+        first = published(s).id
+        busiest = (
+            s.query(m.PlanRow.lab_id)
+            .filter(m.PlanRow.plan_id == first)
+            .group_by(m.PlanRow.lab_id)
+            .order_by(func.count().desc())
+            .first()[0]
+        )
+        lab_status(s, busiest, now=NOW, outage_from=NOW, outage_to=NOW + timedelta(hours=12))
+        problem, _ = planning_problem(s, NOW)
+        out = replan_once(s, NOW, settings=ReplanSettings(time_limit=2.0))
+        s.commit()
+        assert out.published, out.reason
+        ev = evaluate(problem, plan_of(published(s)))
+    html = c.get("/ops/").text
+    assert f"published plan {out.version_id} of" in html
+    for p, k in ev.per_priority.items():
+        shown = re.search(rf'data-testid="ontime-{p}">([\d.]+)%', html)
+        assert shown and abs(float(shown.group(1)) - 100 * k.on_time_rate) < 0.051, p
+    shown_score = re.search(r'data-testid="score">([\d,]+)<', html).group(1)
+    assert int(shown_score.replace(",", "")) == round(ev.score) == round(out.score)
+    diff = c.get(f"/ops/plans/{first}/diff/{out.version_id}").text
+    moved = re.findall(r'<tr data-batch="([^"]+)"><td>[^<]*</td><td>([^<]*)</td>', diff)
+    assert moved and any(src == busiest for _, src in moved)
+    assert "计划" in c.get(f"/ops/plans/{first}/diff/{out.version_id}?lang=zh").text

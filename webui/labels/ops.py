@@ -67,4 +67,38 @@ LABELS: dict[str, tuple[str, str]] = {
     "ops.target": ("Target", "对象"),
     "ops.detail": ("Detail", "详情"),
     "ops.filter": ("Filter", "筛选"),
+    "ops.edit": ("edit", "编辑"),
+    "ops.lab_edit": ("Lab {lab}", "实验室 {lab}"),
+    "ops.open_hour": ("Opens at (hour 0-24)", "开始时间（0-24 时）"),
+    "ops.close_hour": ("Closes at (hour 0-24)", "结束时间（0-24 时）"),
+    "ops.isolation_clear": ("Cleared for isolation samples", "可检测隔离样本"),
+    "ops.note": ("Note", "备注"),
+    "ops.lab_edit_help": (
+        "A capacity change is recorded as a lab status report; every change is audited and asks"
+        " for a re-plan. Closing before opening means open past midnight.",
+        "检测能力变更记为实验室状态报告；所有变更均记入审计日志并请求重新排程。"
+        "结束时间早于开始时间表示跨午夜开放。",
+    ),
+    "ops.bad_int": ('{what}: "{value}" is not a whole number.', "{what}：“{value}”不是整数。"),
+    "ops.out_of_range": (
+        "{what} must be between {lo} and {hi}.",
+        "{what}必须在 {lo} 到 {hi} 之间。",
+    ),
+    "ops.hours_equal": (
+        "Opening and closing hours are equal: the lab would never be open.",
+        "开始与结束时间相同：实验室将永不开放。",
+    ),
+    "ops.lab_saved": (
+        "Lab {lab} saved; a re-plan was requested.",
+        "实验室 {lab} 已保存，已请求重新排程。",
+    ),
+    "ops.lab_unchanged": ("Lab {lab}: nothing changed.", "实验室 {lab}：没有变化。"),
+    "ops.sites_title": ("Sites", "采样点"),
+    "ops.site": ("Site", "采样点"),
+    "ops.name": ("Name", "名称"),
+    "ops.lat": ("Latitude", "纬度"),
+    "ops.lon": ("Longitude", "经度"),
+    "ops.batches": ("Boxes", "批次"),
+    "ops.all": ("all", "全部"),
+    "ops.full": ("100% or more", "100% 及以上"),
 }

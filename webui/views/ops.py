@@ -28,6 +28,7 @@ from webui.auth import principal, roles_required
 from webui.jobs import job_dict, jobs_of
 from webui.labels import current_lang, translate
 from webui.planner import replan_job
+from webui.views import ops_admin
 from webui.views.ops_figures import Figures, figures, project
 from webui.views.planview import plan_view
 
@@ -46,19 +47,26 @@ def _t(key: str, **values: object) -> str:
 
 
 def _figures() -> tuple[Any, Figures | None]:
+    """The published plan's view and its figures, computed once per plan view.
+
+    ``plan_view`` makes a new view per plan version and world state; the figures
+    are kept with the very view object they were computed from (not its ``id()``,
+    which Python may reuse once the old view is gone).
+    """
     view = plan_view(db.session())
     if view is None:
         return None, None
-    cache: dict[int, Figures] = current_app.extensions.setdefault("natsched.figures", {})
-    key = id(view)  # a new PlanView per world state (see planview)
+    cache: dict[str, tuple[Any, Figures]] = current_app.extensions.setdefault(
+        "natsched.figures", {}
+    )
     with _FIG_LOCK:
-        hit = cache.get(key)
-    if hit is None:
-        hit = figures(view)
-        with _FIG_LOCK:
-            cache.clear()
-            cache[key] = hit
-    return view, hit
+        hit = cache.get("current")
+    if hit is not None and hit[0] is view:
+        return view, hit[1]
+    fig = figures(view)
+    with _FIG_LOCK:
+        cache["current"] = (view, fig)
+    return view, fig
 
 
 @bp.get("/")
@@ -249,6 +257,9 @@ def audit() -> Any:
         user=user,
         action=action,
     )
+
+
+ops_admin.register(bp)
 
 
 def init_app(app: Flask) -> None:

@@ -51,7 +51,7 @@ def figures(view: PlanView) -> Figures:
         i = max(k for k, lo in enumerate(TAT_BINS) if oc.tat_h >= lo)
         counts[i] += b.tubes
     labels = [
-        f"{lo}-{TAT_BINS[i + 1]} h" if i + 1 < len(TAT_BINS) else f">{lo} h"
+        f"{lo}-{TAT_BINS[i + 1]}" if i + 1 < len(TAT_BINS) else f">{lo}"
         for i, lo in enumerate(TAT_BINS)
     ]
     # utilisation per lab and slot

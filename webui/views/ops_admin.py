@@ -1,0 +1,173 @@
+"""Ops administration of labs and sites: edit a lab's capacity, hours and isolation clearance.
+
+A capacity change is a lab status event (``events.lab_status``), so it is
+recorded as the lab's own report would be. Hours and isolation clearance have
+no event: the model is updated, an audit row written and a re-plan requested.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from scheduler.replan import events
+from scheduler.store import models as m
+from webui import db
+from webui.auth import principal, roles_required
+from webui.labels import current_lang, translate
+
+SITES_PAGE = 200
+MAX_CAPACITY = 1_000_000
+
+
+def _t(key: str, **values: object) -> str:
+    return translate(key, current_lang(), **values)
+
+
+def _now() -> datetime:
+    now: datetime = current_app.extensions["natsched.clock"].now()
+    return now
+
+
+def _int(raw: str | None, lo: int, hi: int, what: str) -> tuple[int | None, str | None]:
+    """Parse a whole number in ``lo..hi``: (value, None) or (None, message)."""
+    text = (raw or "").strip()
+    try:
+        value = int(text)
+    except ValueError:
+        return None, _t("ops.bad_int", what=what, value=text[:20])
+    if not lo <= value <= hi:
+        return None, _t("ops.out_of_range", what=what, lo=lo, hi=hi)
+    return value, None
+
+
+def parse_lab_form(form: Any) -> tuple[dict[str, Any], list[str]]:
+    """The edit form's values, or the messages that refuse it."""
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    for name, lo, hi, label in (
+        ("capacity_per_hour", 0, MAX_CAPACITY, _t("ops.cap")),
+        ("open_hour", 0, 24, _t("ops.open_hour")),
+        ("close_hour", 0, 24, _t("ops.close_hour")),
+    ):
+        value, err = _int(form.get(name), lo, hi, label)
+        if err:
+            errors.append(err)
+        else:
+            values[name] = value
+    if not errors and values["open_hour"] == values["close_hour"]:
+        errors.append(_t("ops.hours_equal"))
+    values["isolation_ok"] = form.get("isolation_ok") == "1"
+    return values, errors
+
+
+def lab_edit(lab_id: str) -> Any:
+    s = db.session()
+    lab = s.get(m.Lab, lab_id)
+    if lab is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("ops/lab_edit.html", lab=lab, errors=[], form=None)
+    values, errors = parse_lab_form(request.form)
+    if errors:
+        return render_template("ops/lab_edit.html", lab=lab, errors=errors, form=request.form), 400
+    who = principal()
+    user = who.username if who else ""
+    now = _now()
+    note = request.form.get("note", "").strip()[:500]
+    changed: list[str] = []
+    try:
+        if values["capacity_per_hour"] != lab.capacity_per_hour:
+            events.lab_status(
+                s,
+                lab_id,
+                now=now,
+                user=user,
+                capacity_per_hour=values["capacity_per_hour"],
+                note=note or "ops admin",
+            )
+            changed.append("capacity_per_hour")
+        detail: dict[str, Any] = {}
+        for attr in ("open_hour", "close_hour", "isolation_ok"):
+            old = getattr(lab, attr)
+            if values[attr] != old:
+                detail[attr] = [old, values[attr]]
+                setattr(lab, attr, values[attr])
+        if detail:
+            s.add(
+                m.AuditLog(
+                    at=now,
+                    user=user,
+                    action="lab edit",
+                    target=lab_id,
+                    detail=detail | {"note": note},
+                )
+            )
+            events.request_replan(s, now, f"lab {lab_id} edited")
+            changed.extend(detail)
+        s.commit()
+    except events.EventError as exc:
+        s.rollback()
+        return render_template(
+            "ops/lab_edit.html", lab=lab, errors=[str(exc)], form=request.form
+        ), 400
+    if changed:
+        flash(_t("ops.lab_saved", lab=lab_id), "ok")
+    else:
+        flash(_t("ops.lab_unchanged", lab=lab_id), "info")
+    return redirect(url_for("ops.admin") + "#labs")
+
+
+def sites() -> Any:
+    s = db.session()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    county = request.args.get("county", "").strip()
+    q = select(m.Site)
+    total_q = select(func.count()).select_from(m.Site)
+    if county:
+        q = q.where(m.Site.county_code == county)
+        total_q = total_q.where(m.Site.county_code == county)
+    rows = s.scalars(
+        q.order_by(m.Site.site_id).offset((page - 1) * SITES_PAGE).limit(SITES_PAGE + 1)
+    ).all()
+    shown = rows[:SITES_PAGE]
+    counts = dict(
+        s.execute(
+            select(m.Batch.site_id, func.count())
+            .where(m.Batch.site_id.in_([x.site_id for x in shown]))
+            .group_by(m.Batch.site_id)
+        ).all()
+    )
+    return render_template(
+        "ops/sites.html",
+        sites=shown,
+        counts=counts,
+        total=s.scalar(total_q),
+        page=page,
+        more=len(rows) > SITES_PAGE,
+        county=county,
+        counties=s.scalars(select(m.County).order_by(m.County.code)).all(),
+    )
+
+
+def register(bp: Blueprint) -> None:
+    """Add the lab and site administration routes to the ops blueprint."""
+    bp.add_url_rule(
+        "/admin/labs/<lab_id>",
+        endpoint="lab_edit",
+        view_func=roles_required("ops")(lab_edit),
+        methods=["GET", "POST"],
+    )
+    bp.add_url_rule("/admin/sites/", endpoint="sites", view_func=roles_required("ops")(sites))
