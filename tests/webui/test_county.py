@@ -140,3 +140,118 @@ def test_a_large_file_is_stored_by_a_background_job(app, as_role):
     assert state["result"]["status"] in ("stored", "duplicate")
     # another county office cannot read it
     assert as_role("county_other").get(f"/county/411003/jobs/{job}").status_code == 404
+
+
+def _mutated_csv(**changes: tuple[int, int, str]) -> list[str]:
+    """411002's demo data as CSV lines; changes: name -> (line index, column index, value)."""
+    text = _csv_of_xlsx(GOOD).splitlines()
+    for line, col, value in changes.values():
+        cells = text[line].split(",")
+        cells[col] = value
+        text[line] = ",".join(cells)
+    return text
+
+
+def _bump_people(text: list[str], line: int) -> None:
+    """One more pool at that line: a real change of counts that passes every check."""
+    cells = text[line].split(",")
+    cells[9] = str(int(cells[9]) + int(cells[8]))
+    cells[10] = str(int(cells[10]) + 1)
+    text[line] = ",".join(cells)
+
+
+def _commit(client, page: str, accept: bool = False):
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    csrf = token_of(client, f"/county/{COUNTY}/")
+    data = {"csrf_token": csrf, "token": token}
+    if accept:
+        data["accept_valid_rows"] = "1"
+    return client.post(f"/county/{COUNTY}/commit", data=data, follow_redirects=True)
+
+
+def test_fixing_the_file_then_storing_it_stores_rows_and_asks_for_a_replan(app, as_role):
+    from scheduler.store import models as m
+
+    c = as_role("county")
+    engine = app.extensions["natsched.engine"]
+    before = fingerprint(engine)
+    bad = _mutated_csv(pool=(3, 8, "3"), date=(5, 5, "2022-13-40T25:00"))
+    r = _check(c, ("\n".join(bad) + "\n").encode(), "411002.csv")
+    errors = re.findall(r'class="cell-error" title="([^"]+)"', r.text)
+    assert len(errors) >= 2, errors
+    assert 'data-testid="commit"' in r.text
+    assert fingerprint(engine) == before
+    # the office fixes both cells and changes one count
+    good = _mutated_csv()
+    _bump_people(good, 2)
+    r = _check(c, ("\n".join(good) + "\n").encode(), "411002.csv")
+    assert 'data-testid="preview-ok"' in r.text
+    assert fingerprint(engine) == before  # still only a check
+    r = _commit(c, r.text)
+    assert "Stored" in r.text
+    with app.app_context():
+        from webui import db
+
+        s = db.session()
+        up = s.query(m.Upload).filter_by(county_code=COUNTY, filename="411002.csv").one()
+        assert up.outcome == "stored" and up.user == "county"
+        req = s.get(m.Setting, "replan_request")
+        assert req is not None
+        assert any("411002.csv" in reason for reason in req.value["reasons"])
+    assert fingerprint(engine) != before
+
+
+def test_accept_valid_rows_stores_the_rest_and_history_lists_the_errors(app, as_role):
+    c = as_role("county")
+    text = _mutated_csv(pool=(3, 8, "3"))
+    _bump_people(text, 2)
+    r = _check(c, ("\n".join(text) + "\n").encode(), "partial.csv")
+    assert "accept_valid_rows" in r.text
+    # without the option nothing is stored
+    r2 = _commit(c, r.text)
+    assert "Nothing was stored" in r2.text
+    r = _check(c, ("\n".join(text) + "\n").encode(), "partial.csv")
+    r = _commit(c, r.text, accept=True)
+    assert "Stored" in r.text
+    hist = r.text.split('data-testid="history"')[1].split("</table>")[0]
+    assert "partial.csv" in hist and "stored in part" in hist
+    assert "<details><summary>1</summary>" in hist and "pool_size" in hist
+
+
+def test_a_row_naming_another_county_is_shown_as_an_error(as_role):
+    c = as_role("county")
+    text = _mutated_csv(county=(2, 0, "411003"))
+    r = _check(c, ("\n".join(text) + "\n").encode(), "411002.csv")
+    bad = re.findall(r'class="cell-error" title="([^"]+)"', r.text)
+    assert bad and "411003" in r.text
+    assert re.search(r'<td class="num">3</td>\s*<td class="cell-error"', r.text)
+
+
+def test_files_over_the_size_limit_get_a_clear_message(app, as_role):
+    c = as_role("county")
+    app.config["UPLOAD_MAX_BYTES"] = 1000
+    r = _check(c, Path(GOOD).read_bytes(), "411002.xlsx")
+    assert r.status_code == 302
+    page = c.get(r.headers["Location"]).text
+    assert "The file is over" in page and "nothing was stored" in page
+    # a request body over the server's own limit: the error page, not a 500
+    app.config["MAX_CONTENT_LENGTH"] = 2000
+    r = _check(c, b"x" * 5000, "big.csv")
+    assert r.status_code == 413 and "too large" in r.text
+
+
+def test_commit_and_templates_of_another_county_are_forbidden(as_role):
+    c = as_role("county")
+    csrf = token_of(c, f"/county/{COUNTY}/")
+    r = c.post("/county/411003/commit", data={"csrf_token": csrf, "token": "x"})
+    assert r.status_code == 403
+    assert c.get("/county/411003/template.csv").status_code == 403
+    assert c.get("/county/999999/").status_code in (403, 404)
+
+
+def test_preview_in_chinese_shows_errors_above_the_table_for_unreadable_files(as_role):
+    c = as_role("county")
+    c.get(f"/county/{COUNTY}/?lang=zh")
+    r = _check(c, b"\x00\x01garbage", "x.csv")
+    assert 'data-testid="general-errors"' in r.text and "文件整体问题" in r.text
+    assert 'data-testid="preview"' not in r.text

@@ -73,4 +73,9 @@ LABELS: dict[str, tuple[str, str]] = {
         "仅保存 {valid} 行正确数据，其余不保存",
     ),
     "county.commit": ("Store the file", "保存文件"),
+    "county.on_time": ("on time", "按时"),
+    "county.late": ("late", "超时"),
+    "county.in_time": ("On time?", "是否按时"),
+    "county.all_errors": ("All {n} problems as a list", "全部 {n} 个问题列表"),
+    "county.general_errors": ("Problems with the whole file", "文件整体问题"),
 }

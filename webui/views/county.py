@@ -72,6 +72,11 @@ def _pending_dir() -> Path:
     return d
 
 
+def _max_bytes() -> int:
+    """The largest file an office may send (``UPLOAD_MAX_BYTES``, at most the reader's limit)."""
+    return min(int(current_app.config.get("UPLOAD_MAX_BYTES", MAX_BYTES)), MAX_BYTES)
+
+
 def _county_or_404(code: str) -> m.County:
     check_county(code)
     county = db.session().get(m.County, code)
@@ -93,7 +98,7 @@ def home(code: str) -> Any:
         county=county,
         uploads=uploads,
         boxes=_boxes(code),
-        max_mb=MAX_BYTES // 2**20,
+        max_mb=f"{_max_bytes() / 2**20:g}",
     )
 
 
@@ -142,10 +147,11 @@ def check(code: str) -> Any:
     if f is None or not f.filename:
         flash(_t("county.no_file"), "error")
         return redirect(url_for("county.home", code=code))
-    data = f.read(MAX_BYTES + 1)
+    limit = _max_bytes()
+    data = f.read(limit + 1)
     name = safe_name(f.filename)
-    if len(data) > MAX_BYTES:
-        flash(_t("county.too_large", mb=MAX_BYTES // 2**20), "error")
+    if len(data) > limit:
+        flash(_t("county.too_large", mb=f"{limit / 2**20:g}"), "error")
         return redirect(url_for("county.home", code=code))
     who = principal()
     assert who is not None
