@@ -64,5 +64,12 @@ bench-quality: $(STAMP)
 bench-scaling: $(STAMP)
 	$(BIN)/python -m benchmarks.study scaling
 
+# Robustness, long form: fuzzing with 20x the cases, then load and faults on
+# the province preset against a real server; report in build/stress/report.md
+stress: $(STAMP)
+	rm -f build/stress/fuzz.jsonl
+	NATSCHED_FUZZ_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/hostile tests/robustness -k fuzz
+	$(BIN)/python -m benchmarks.stress --out build/stress/report.md
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

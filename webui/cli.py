@@ -42,7 +42,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         print(f"demo accounts and their password: {Path(app.instance_path) / DEMO_USERS_FILE}")
     try:
-        serve(app, host=args.host, port=args.port, threads=args.threads, ident="natsched")
+        serve(
+            app,
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            connection_limit=args.connection_limit,
+            ident="natsched",
+        )
     finally:
         if sched is not None:
             sched.shutdown(wait=False)
@@ -159,7 +166,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threads", type=int, default=8, help="request threads")
+    p.add_argument("--threads", type=int, default=16, help="request threads")
+    p.add_argument(
+        "--connection-limit",
+        type=int,
+        default=1000,
+        help="open connections served at once (a mass screening: every office and lab at once)",
+    )
     p.add_argument("--db", help="database URL (default: NATSCHED_DATABASE_URL or instance/ SQLite)")
     p.add_argument(
         "--demo", action="store_true", help="load the demo preset and demo accounts when empty"

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from webui.settings import wants_json
@@ -57,6 +58,17 @@ def init_app(app: Flask) -> None:
             return json_error(status, _code(e), e.description or e.name)
         key = f"error.{status}" if status in (400, 403, 404, 413, 429) else "error.400"
         return render_template("error.html", status=status, key=key), status
+
+    @app.errorhandler(OperationalError)
+    def busy(e: OperationalError) -> Any:
+        # the database is busy (SQLite's one writer, a restarting server): nothing was
+        # changed; the client may send the same request again
+        log.warning("database busy on %s %s: %s", request.method, request.path, e.orig)
+        if wants_json(request):
+            resp = json_error(503, "busy", "the database is busy; nothing was changed, retry")
+            resp[0].headers["Retry-After"] = "5"
+            return resp
+        return render_template("error.html", status=503, key="error.503"), 503, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def crash(e: Exception) -> Any:

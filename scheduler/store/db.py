@@ -35,7 +35,8 @@ def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     kwargs: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 30}
+        # many offices write at once in a mass screening: wait for the one writer
+        kwargs["connect_args"] = {"timeout": 120}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -47,7 +48,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers and one writer work at once; foreign keys are off by default
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA busy_timeout=120000")
     cur.close()
 
 

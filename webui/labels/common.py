@@ -70,6 +70,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "error.400": ("The request could not be understood.", "请求无法识别。"),
     "error.413": ("The file is too large.", "文件过大。"),
     "error.429": ("Too many requests; wait a little.", "请求过多，请稍候。"),
+    "error.503": (
+        "The database is busy; nothing was changed. Send it again in a moment.",
+        "数据库繁忙，未做任何修改。请稍后重新提交。",
+    ),
     "error.500": (
         "The server failed; nothing was changed. Try again or tell the ops team.",
         "服务器出错，未做任何修改。请重试或联系运营团队。",
