@@ -68,7 +68,7 @@ bench-scaling: $(STAMP)
 # the province preset against a real server; report in build/stress/report.md
 stress: $(STAMP)
 	rm -f build/stress/fuzz.jsonl
-	NATSCHED_FUZZ_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/hostile tests/robustness -k fuzz
+	NATSCHED_FUZZ_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/robustness -k fuzz
 	$(BIN)/python -m benchmarks.stress --out build/stress/report.md
 
 clean:

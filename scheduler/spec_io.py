@@ -522,6 +522,8 @@ class _JsonReader:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if ok and isinstance(value, float):
             ok = math.isfinite(value) and (not integer or value.is_integer())
+        elif ok and abs(value) > 2**53:
+            ok = False  # a JSON integer too big for a float (OverflowError below)
         if ok and positive and not value > 0:
             ok = False
         if not ok:

@@ -91,10 +91,22 @@ def _read_csv(data: bytes) -> pd.DataFrame:
         raise UnreadableFile(
             [CellError(None, None, "", f"not a readable CSV table: {exc}")]
         ) from exc
+    if not isinstance(df.index, pd.RangeIndex):
+        # every data row had more cells than the header: pandas made the extra
+        # leading cells an index (and `index + 2` below would crash)
+        raise UnreadableFile(
+            [CellError(1, None, "", "the data rows have more cells than the header row")]
+        )
     # pandas numbers data rows from 0; the file's line is that + 2 (header is line 1)
     df.index = df.index + 2
     # pandas renames a repeated header ("people.1"): keep the names as written
-    df.attrs["header"] = next(csv.reader(io.StringIO(text)), [])
+    # newline="" lets the csv module see a lone CR as pandas does (not an error)
+    try:
+        df.attrs["header"] = next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as exc:
+        raise UnreadableFile(
+            [CellError(None, None, "", f"not a readable CSV table: {exc}")]
+        ) from exc
     return df
 
 

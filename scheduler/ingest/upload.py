@@ -67,7 +67,9 @@ class UploadReport:
 def safe_name(filename: str) -> str:
     """The file's base name only: a path in a name is never used as a path."""
     name = PurePath(filename.replace("\\", "/")).name
-    return "".join(ch for ch in name if ch.isprintable())[:255] or "upload"
+    name = "".join(ch for ch in name if ch.isprintable())[:255]
+    # ".." is a name PurePath keeps, and still a path step
+    return name if name.strip(". ") else "upload"
 
 
 def upload(
