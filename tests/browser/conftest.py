@@ -12,13 +12,13 @@ Without chromium the tests skip with one line; under ``CI=true`` they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.world import seed
-from tests.store.conftest import PG_URL, _backends, _pg_admin, _pg_schema_url
+from tests.store.conftest import _backends, pg_schema
 from tests.webui.conftest import NOW, PASSWORD
 from webui.accounts import create_user
 
@@ -109,19 +109,15 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("server")
-    schema = None
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{folder / 'natsched.sqlite'}"
-    else:
-        assert PG_URL
-        schema = f"natsched_b_{uuid.uuid4().hex[:12]}"
-        try:
-            _pg_admin(PG_URL, f'CREATE SCHEMA "{schema}"')
-        except Exception as exc:  # the server is the problem here, not the test
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"PostgreSQL at {PG_URL} is not usable in CI: {exc}")
-            pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {exc}")
-        db_url = _pg_schema_url(PG_URL, schema)
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            db_url = f"sqlite:///{folder / 'natsched.sqlite'}"
+        else:
+            db_url = stack.enter_context(pg_schema("natsched_b"))
+        yield from _serve(folder, db_url)
+
+
+def _serve(folder: Path, db_url: str) -> Iterator[Server]:
     _prepare(db_url)
     port = _free_port()
     env = {
@@ -170,8 +166,6 @@ def server(
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    if schema is not None:
-        _pg_admin(str(PG_URL), f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -50,6 +51,26 @@ def _pg_admin(url: str, sql: str) -> None:
         engine.dispose()
 
 
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A URL whose connections see only a fresh schema of the test server, dropped after.
+
+    Without a usable server: a failure under CI=true, a skip elsewhere.
+    """
+    assert PG_URL
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    try:
+        _pg_admin(PG_URL, f'CREATE SCHEMA "{schema}"')
+    except Exception as exc:  # the server is the problem here, not the test
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} is not usable in CI: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {exc}")
+    try:
+        yield _pg_schema_url(PG_URL, schema)
+    finally:
+        _pg_admin(PG_URL, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @pytest.fixture(params=_backends())
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A migrated, empty database of its own for each test.
@@ -63,20 +84,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    assert PG_URL
-    schema = f"natsched_t_{uuid.uuid4().hex[:16]}"
-    try:
-        _pg_admin(PG_URL, f'CREATE SCHEMA "{schema}"')
-    except Exception as exc:  # the server is the problem here, not the test
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_URL} is not usable in CI: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_URL} not reachable: {exc}")
-    url = _pg_schema_url(PG_URL, schema)
-    try:
+    with pg_schema("natsched_t") as url:
         upgrade(url)
         yield url
-    finally:
-        _pg_admin(PG_URL, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture

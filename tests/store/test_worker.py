@@ -183,29 +183,9 @@ def test_simulated_day(engine, tmp_path, preset, capsys):
     assert max(moved) <= 0.1 * n_batches
 
 
-def shifted(problem, delta: timedelta):
-    from dataclasses import replace
-
-    return replace(
-        problem,
-        config=replace(problem.config, plan_start=problem.config.plan_start + delta),
-        batches=tuple(
-            replace(
-                b,
-                collected_at=b.collected_at + delta,
-                ready_at=b.ready_at + delta,
-                deadline=None if b.deadline is None else b.deadline + delta,
-            )
-            for b in problem.batches
-        ),
-        outages=tuple(
-            replace(o, start=o.start + delta, end=o.end + delta) for o in problem.outages
-        ),
-    )
-
-
 def test_worker_survives_sigkill(db_url, tmp_path):
     """Kill -9 the worker mid-solve: the published plan is intact, and a new worker goes on."""
+    from scheduler.domain import shifted
     from scheduler.spec_io import load_instance
 
     eng = make_engine(db_url)

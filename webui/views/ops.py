@@ -151,6 +151,10 @@ def diff(a: int, b: int) -> Any:
 @bp.get("/admin/")
 @roles_required("ops")
 def admin() -> Any:
+    return _admin_page(token=None)
+
+
+def _admin_page(token: dict[str, str] | None) -> Any:
     s = db.session()
     return render_template(
         "ops/admin.html",
@@ -159,7 +163,7 @@ def admin() -> Any:
         counties=s.scalars(select(m.County).order_by(m.County.code)).all(),
         sites=s.scalar(select(func.count()).select_from(m.Site)),
         roles=ROLES,
-        token=None,
+        token=token,
     )
 
 
@@ -223,15 +227,7 @@ def token(user_id: int) -> Any:
     _audit("token issued", u.username)
     s.commit()
     # shown once, on this answer only; never stored in clear
-    return render_template(
-        "ops/admin.html",
-        users=s.scalars(select(m.User).order_by(m.User.username)).all(),
-        labs=s.scalars(select(m.Lab).order_by(m.Lab.lab_id)).all(),
-        counties=s.scalars(select(m.County).order_by(m.County.code)).all(),
-        sites=s.scalar(select(func.count()).select_from(m.Site)),
-        roles=ROLES,
-        token={"user": u.username, "value": secret},
-    )
+    return _admin_page(token={"user": u.username, "value": secret})
 
 
 @bp.get("/audit/")
