@@ -26,6 +26,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # a tick that finds a solve still running is skipped by design, not worth a warning
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     config: dict[str, Any] = {}
     if args.db:
         config["DATABASE_URL"] = args.db
