@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
+
 
 @dataclass(frozen=True)
 class Clock:
@@ -31,3 +33,9 @@ class Clock:
             return cls(fixed=datetime.fromisoformat(spec.removeprefix("fixed:")))
         start = datetime.fromisoformat(spec)
         return cls(offset=start - datetime.now())
+
+
+def now() -> datetime:
+    """The running app's clock (never the machine's): what views and the API call "now"."""
+    clock: Clock = current_app.extensions["natsched.clock"]
+    return clock.now()

@@ -22,10 +22,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import UnsupportedMediaType
@@ -34,6 +33,7 @@ from scheduler.store import models as m
 from webui import db
 from webui.accounts import Principal, user_of_token
 from webui.auth import principal
+from webui.clock import now
 from webui.errors import ApiError, json_error
 from webui.settings import csrf
 
@@ -254,7 +254,7 @@ def _authenticate() -> Principal | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     s = db.session()
-    user = user_of_token(s, token.strip(), current_app.extensions["natsched.clock"].now())
+    user = user_of_token(s, token.strip(), now())
     if user is None:
         return None
     s.commit()  # the token's last use
@@ -367,12 +367,6 @@ def who() -> Principal:
     if p is None:  # pragma: no cover - the wrapper answers 401 first
         raise ApiError(401, "log in or send a bearer token")
     return p
-
-
-def now() -> datetime:
-    """The app's clock (never the machine's)."""
-    t: datetime = current_app.extensions["natsched.clock"].now()
-    return t
 
 
 def not_found(what: str) -> ApiError:

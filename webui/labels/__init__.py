@@ -40,6 +40,11 @@ def translate(key: str, lang: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def say(key: str, **values: object) -> str:
+    """``key`` in the language of the current request."""
+    return translate(key, current_lang(), **values)
+
+
 def init_app(app: Flask) -> None:
     @app.context_processor
     def inject() -> dict[str, object]:

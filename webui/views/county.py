@@ -13,7 +13,6 @@ import io
 import os
 import secrets
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +39,15 @@ from scheduler.ingest.upload import safe_name
 from scheduler.store import models as m
 from webui import db
 from webui.auth import check_county, principal, roles_required
+from webui.clock import now as _now
 from webui.jobs import JobContext, job_dict, jobs_of
-from webui.labels import current_lang, translate
+from webui.labels import current_lang
+from webui.labels import say as _t
 from webui.views.planview import plan_view
 
 bp = Blueprint("county", __name__, url_prefix="/county")
 PENDING_SECONDS = 3600
 PREVIEW_ROWS = 300
-
-
-def _now() -> datetime:
-    now: datetime = current_app.extensions["natsched.clock"].now()
-    return now
-
-
-def _t(key: str, **values: object) -> str:
-    return translate(key, current_lang(), **values)
 
 
 def _settings() -> IngestSettings:

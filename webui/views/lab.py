@@ -19,7 +19,6 @@ from flask import (
     Flask,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -30,12 +29,14 @@ from flask import (
 from sqlalchemy import select
 
 from scheduler.evaluate import slot_capacities
+from scheduler.ingest.upload import FORMULA_START as INGEST_FORMULA_START
 from scheduler.replan import events
 from scheduler.spec_io import parse_ts
 from scheduler.store import models as m
 from webui import db
 from webui.auth import check_lab, principal, roles_required
-from webui.labels import current_lang, translate
+from webui.clock import now as _now
+from webui.labels import say as _t
 from webui.views.planview import PlanView, plan_view
 
 bp = Blueprint("lab", __name__, url_prefix="/lab")
@@ -55,18 +56,10 @@ SHEET_COLUMNS = (
     "result_expected",
     "result_due",
 )
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: what a spreadsheet may read as a formula: the ingest's list, and a leading tab or CR
+FORMULA_START = (*INGEST_FORMULA_START, "\t", "\r")
 #: a capacity above this is a typing slip, not a lab
 MAX_CAPACITY = 100_000
-
-
-def _now() -> datetime:
-    now: datetime = current_app.extensions["natsched.clock"].now()
-    return now
-
-
-def _t(key: str, **values: object) -> str:
-    return translate(key, current_lang(), **values)
 
 
 def _lab_or_404(lab_id: str) -> m.Lab:

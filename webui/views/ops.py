@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -25,8 +24,9 @@ from scheduler.store import models as m
 from webui import db
 from webui.accounts import ROLES, AccountError, create_user, issue_token
 from webui.auth import principal, roles_required
+from webui.clock import now as _now
 from webui.jobs import job_dict, jobs_of
-from webui.labels import current_lang, translate
+from webui.labels import say as _t
 from webui.planner import replan_job
 from webui.views import ops_admin
 from webui.views.ops_figures import Figures, figures, project
@@ -35,15 +35,6 @@ from webui.views.planview import plan_view
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 AUDIT_PAGE = 100
 _FIG_LOCK = threading.Lock()
-
-
-def _now() -> datetime:
-    now: datetime = current_app.extensions["natsched.clock"].now()
-    return now
-
-
-def _t(key: str, **values: object) -> str:
-    return translate(key, current_lang(), **values)
 
 
 def _figures() -> tuple[Any, Figures | None]:

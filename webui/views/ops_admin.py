@@ -7,13 +7,11 @@ no event: the model is updated, an audit row written and a re-plan requested.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -26,19 +24,11 @@ from scheduler.replan import events
 from scheduler.store import models as m
 from webui import db
 from webui.auth import principal, roles_required
-from webui.labels import current_lang, translate
+from webui.clock import now as _now
+from webui.labels import say as _t
 
 SITES_PAGE = 200
 MAX_CAPACITY = 1_000_000
-
-
-def _t(key: str, **values: object) -> str:
-    return translate(key, current_lang(), **values)
-
-
-def _now() -> datetime:
-    now: datetime = current_app.extensions["natsched.clock"].now()
-    return now
 
 
 def _int(raw: str | None, lo: int, hi: int, what: str) -> tuple[int | None, str | None]:

@@ -72,10 +72,10 @@ class PlanView:
 _LOCK = threading.Lock()
 
 
-def _key(session: Session, version: m.PlanVersion) -> tuple[int, int, int]:
+def _key(session: Session, version: m.PlanVersion) -> tuple[int, int]:
     # the world changes with every event (each writes an audit row) and upload
     events = session.scalar(select(func.max(m.AuditLog.id))) or 0
-    return version.id, events, 0
+    return version.id, events
 
 
 def plan_view(session: Session) -> PlanView | None:
@@ -83,7 +83,7 @@ def plan_view(session: Session) -> PlanView | None:
     version = published(session)
     if version is None:
         return None
-    cache: dict[tuple[int, int, int], PlanView] = current_app.extensions.setdefault(
+    cache: dict[tuple[int, int], PlanView] = current_app.extensions.setdefault(
         "natsched.planviews", {}
     )
     key = _key(session, version)
