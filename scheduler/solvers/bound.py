@@ -635,6 +635,7 @@ def lower_bound(
     time_limit: float | None = None,
     upper: float | None = None,
     guide_first: bool = False,
+    max_rounds: int = 8,
 ) -> BoundResult:
     """The SPEC bound: over the full network when it is small, else restricted and priced."""
     f = net.finish_slots() if finish is None else finish
@@ -647,6 +648,7 @@ def lower_bound(
         time_limit=time_limit,
         upper=upper,
         guide_first=guide_first,
+        max_rounds=max_rounds,
     )
 
 
@@ -983,11 +985,14 @@ def grouped_bound(net: Network, finish: IntArray, group: IntArray) -> BoundResul
 EXACT_CHAIN_METHOD = "exact min-cost flow (full network, time chains)"
 
 
-def _background_bounds(net: Network, finish: IntArray, conn: Any) -> None:  # pragma: no cover
+def _background_bounds(
+    net: Network, finish: IntArray, conn: Any, decompose: bool
+) -> None:  # pragma: no cover - runs in the child
     """Child process body of :class:`BackgroundBound`."""
     try:
-        value = chain_flow(net, finish, potentials=False, decompose=False).value
-        conn.send((value, EXACT_CHAIN_METHOD, True))
+        cf = chain_flow(net, finish, potentials=False, decompose=decompose)
+        flow = (cf.flows, cf.flow, cf.unassigned_tubes) if decompose else None
+        conn.send((cf.value, EXACT_CHAIN_METHOD, True, flow))
     except Exception:  # any failure just means no better bound
         pass
     finally:
@@ -997,22 +1002,30 @@ def _background_bounds(net: Network, finish: IntArray, conn: Any) -> None:  # pr
 class BackgroundBound:
     """The exact SPEC bound over the full network on chains, in a forked process.
 
-    It takes most of a minute on the surge preset. OR-Tools holds the GIL while
-    it solves a flow, so a thread would stall the search; a process uses the
-    second core instead. :meth:`result` waits at most ``timeout`` seconds for
-    it, then stops the process (the protocol allows several ever better
-    bounds, the last one final). Where a process cannot be forked (no
-    ``fork``, or inside a daemon process) nothing starts and :meth:`result`
-    returns None.
+    It takes most of a minute on the surge and province presets. OR-Tools
+    holds the GIL while it solves a flow, so a thread would stall the search;
+    a process uses the second core instead. With ``decompose`` the optimal
+    flow comes back too (:attr:`flow`), to guide plans. :meth:`ready` tells
+    without blocking whether it has arrived; :meth:`result` waits at most
+    ``timeout`` seconds for it, then stops the process (the protocol allows
+    several ever better bounds, the last one final). Where a process cannot
+    be forked (no ``fork``, or inside a daemon process) nothing starts and
+    :meth:`result` returns None.
     """
 
-    def __init__(self, net: Network, finish: IntArray) -> None:
+    def __init__(self, net: Network, finish: IntArray, *, decompose: bool = False) -> None:
         self._proc: Any = None
         self._conn: Any = None
+        self._best: tuple[float, str] | None = None
+        self._done = False
+        #: the optimal flow of the full network, once received (with ``decompose``)
+        self.flow: BoundResult | None = None
         try:
             ctx = multiprocessing.get_context("fork")
             recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_background_bounds, args=(net, finish, send), daemon=True)
+            proc = ctx.Process(
+                target=_background_bounds, args=(net, finish, send, decompose), daemon=True
+            )
             proc.start()
         except (ValueError, AssertionError, OSError) as exc:
             log.info("no bound in the background: %s", exc)
@@ -1020,28 +1033,51 @@ class BackgroundBound:
         send.close()
         self._proc, self._conn = proc, recv
 
+    def _receive(self, timeout: float) -> None:
+        """Take what the child sent within ``timeout`` seconds."""
+        end = time.perf_counter() + max(0.0, timeout)
+        try:
+            while not self._done and self._conn.poll(max(0.0, end - time.perf_counter())):
+                value, method, final, flow = self._conn.recv()
+                if self._best is None or value > self._best[0]:
+                    self._best = (float(value), str(method))
+                if flow is not None:
+                    arcs, tubes, unassigned = flow
+                    self.flow = BoundResult(
+                        value=float(value),
+                        method=str(method),
+                        arcs=arcs.size,
+                        seconds=0.0,
+                        flow=tubes,
+                        arcs_data=arcs,
+                        unassigned_tubes=unassigned,
+                        flow_value=float(value),
+                    )
+                self._done = bool(final)
+        except (EOFError, OSError):
+            self._done = True
+
+    def ready(self) -> bool:
+        """Whether the final result has arrived (never blocks)."""
+        if self._proc is None:
+            return False
+        self._receive(0.0)
+        return self._done
+
     @property
     def started(self) -> bool:
         return self._proc is not None
 
     def result(self, timeout: float) -> tuple[float, str] | None:
+        """The best bound received within ``timeout`` seconds; the process is then stopped."""
         if self._proc is None:
-            return None
-        best: tuple[float, str] | None = None
-        end = time.perf_counter() + max(0.0, timeout)
+            return self._best
         try:
-            while self._conn.poll(max(0.0, end - time.perf_counter())):
-                value, method, final = self._conn.recv()
-                if best is None or value > best[0]:
-                    best = (float(value), str(method))
-                if final:
-                    break
-        except (EOFError, OSError):
-            pass
+            self._receive(timeout)
         finally:
             if self._proc.is_alive():
                 self._proc.terminate()
             self._proc.join(5)
             self._conn.close()
             self._proc = None
-        return best
+        return self._best

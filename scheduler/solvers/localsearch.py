@@ -6,7 +6,9 @@ Moves:
   suggests;
 - *reorder*: move a batch a few places up or down its lab's queue.
 Each move is priced exactly by re-filling the queues it touches; only strict
-improvements are taken, so the cost never rises.
+improvements are taken, so the cost never rises. A move that failed is not
+tried again until one of the queues it prices has changed (it would fail
+again), which makes the sweeps after the first one cheap.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 
 from scheduler.network import IntArray
 from scheduler.schedule import UNASSIGNED
+from scheduler.solvers.labqueue import PRUNED
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import StoppingCriterion
 
@@ -40,17 +43,37 @@ class LocalSearch:
         self.best_finish = best_finish
         self.rng = random.Random(seed)
         self.moves = 0
+        # State.changes when a batch's relocation / a lab's reordering last failed
+        self._relocate_failed = [-1] * len(state.lab_of)
+        self._reorder_failed = [-1] * len(state.queues)
+        self._cand_of_lab: list[list[int]] | None = None
+
+    def retry(self, batches: list[int]) -> None:
+        """Forget that relocating these batches failed (they were moved from outside)."""
+        for b in batches:
+            self._relocate_failed[b] = -1
+
+    def _unchanged_since_failure(self, b: int) -> bool:
+        failed = self._relocate_failed[b]
+        if failed < 0:
+            return False
+        changed_at = self.s.changed_at
+        own = self.s.lab_of[b]
+        if own != UNASSIGNED and changed_at[own] > failed:
+            return False
+        return all(changed_at[lab] <= failed for lab in self.cand[b])
 
     def _insert_positions(self, lab: int, b: int) -> list[int]:
-        q = self.s.queues[lab]
-        fin = [self.s.finish[x] for x in q]
+        fin = self.s.finishes(lab)
         # queues are mostly sorted by finish, so bisect gives a good spot
         p = bisect.bisect_right(fin, int(self.best_finish[b, lab]))
-        cands = {max(0, p - 1), p, min(len(q), p + 1), 0}
+        cands = {max(0, p - 1), p, min(len(fin), p + 1), 0}
         return sorted(cands)
 
     def try_relocate(self, b: int) -> bool:
         s = self.s
+        if self._unchanged_since_failure(b):
+            return False
         old = s.lab_of[b]
         if old == UNASSIGNED:
             old_cost = s.cm.unassigned[b]
@@ -59,10 +82,9 @@ class LocalSearch:
         else:
             old_cost = s.lab_cost[old]
             pos = s.queues[old].index(b)
-            old_rest = s.queues[old][:pos] + s.queues[old][pos + 1 :]
-            old_rest_cost, _ = s.queue_cost(old, old_rest, same_prefix=pos)
+            old_rest_cost, _ = s.price(old, remove_at=pos)
         best_delta = -EPS
-        best: tuple[int, list[int]] | None = None
+        best: tuple[int, int] | None = None
         removal = old_rest_cost - old_cost
         for lab in self.cand[b]:
             if lab == old:
@@ -76,67 +98,99 @@ class LocalSearch:
             # cheaper, so a lab whose best case cannot pay for the move is skipped
             if removal + s.cm.cost(b, lab, int(self.best_finish[b, lab])) + penalty >= best_delta:
                 continue
-            q = s.queues[lab]
             base = s.lab_cost[lab]
             for p in self._insert_positions(lab, b):
-                order = [*q[:p], b, *q[p:]]
-                c, fin = s.queue_cost(lab, order, same_prefix=p)
-                if fin[p] >= s.n_slots:
+                # what the queue may cost at most for the move to beat the best so far
+                limit = best_delta + old_cost + base - old_rest_cost - penalty
+                c, last = s.price(lab, insert_batch=b, insert_at=p, limit=limit)
+                if last >= s.n_slots or last == PRUNED:
                     continue
                 delta = (old_rest_cost + c) - (old_cost + base) + penalty
                 if delta < best_delta:
-                    best_delta, best = delta, (lab, order)
+                    best_delta, best = delta, (lab, p)
         if best is None:
+            self._relocate_failed[b] = s.changes
             return False
-        s.move(b, best[0], best[1], old_rest)
+        lab, p = best
+        q = s.queues[lab]
+        old_rest = [] if old == UNASSIGNED else [x for x in s.queues[old] if x != b]
+        s.move(b, lab, [*q[:p], b, *q[p:]], old_rest)
         self.moves += 1
         return True
 
     def try_reorder(self, lab: int, span: int = 3) -> bool:
         s = self.s
+        if self._reorder_failed[lab] >= 0 and s.changed_at[lab] <= self._reorder_failed[lab]:
+            return False
         q = s.queues[lab]
         improved = False
         i = 0
         while i < len(q):
             base = s.lab_cost[lab]
-            best_delta, best_order = -EPS, None
+            best_delta, best_to = -EPS, -1
             for j in range(max(0, i - span), min(len(q), i + span + 1)):
                 if j == i:
                     continue
-                order = q[:i] + q[i + 1 :]
-                order.insert(j, q[i])
-                c, _ = s.queue_cost(lab, order, same_prefix=min(i, j))
+                c, _ = s.price(lab, remove_at=i, insert_batch=q[i], insert_at=j)
                 if c - base < best_delta:
-                    best_delta, best_order = c - base, order
-            if best_order is not None:
-                s.set_queue(lab, best_order)
+                    best_delta, best_to = c - base, j
+            if best_to >= 0:
+                order = q[:i] + q[i + 1 :]
+                order.insert(best_to, q[i])
+                s.set_queue(lab, order)
                 q = s.queues[lab]
                 improved = True
                 self.moves += 1
             i += 1
+        if not improved:
+            self._reorder_failed[lab] = s.changes
         return improved
+
+    def _regret(self, b: int) -> float:
+        """How much ``b`` costs above its best case at its best candidate lab."""
+        s, cand = self.s, self.cand[b]
+        now = s.cm.cost(b, s.lab_of[b], s.finish[b]) if s.lab_of[b] >= 0 else s.cm.unassigned[b]
+        return now - (s.cm.cost(b, cand[0], int(self.best_finish[b, cand[0]])) if cand else 0.0)
+
+    def _affected(self, since: int) -> tuple[list[int], list[int]]:
+        """Labs whose queue changed after ``since``, and the batches that could move
+        because of it (queued there, or with it among their candidates)."""
+        s = self.s
+        if self._cand_of_lab is None:
+            self._cand_of_lab = [[] for _ in s.queues]
+            for b, labs in enumerate(self.cand):
+                for lab in labs:
+                    self._cand_of_lab[lab].append(b)
+        labs = [lab for lab, t in enumerate(s.changed_at) if t > since]
+        batches: set[int] = set()
+        for lab in labs:
+            batches.update(s.queues[lab])
+            batches.update(self._cand_of_lab[lab])
+        return labs, sorted(batches)
 
     def run(
         self,
         stop: StoppingCriterion,
         on_improve: Callable[[float], None] | None = None,
+        since: int | None = None,
     ) -> float:
-        """Sweep relocate and reorder moves until a sweep finds nothing or ``stop`` fires."""
+        """Sweep relocate and reorder moves until a sweep finds nothing or ``stop`` fires.
+
+        With ``since`` (a :attr:`State.changes` count) only the batches and labs
+        that queue changes after it can affect are swept: after a small
+        change this settles it without pricing the whole plan again.
+        """
         s = self.s
-        n_b = len(s.lab_of)
         while True:
             improved = False
+            if since is None:
+                batches: list[int] = list(range(len(s.lab_of)))
+                labs = list(range(len(s.queues)))
+            else:
+                labs, batches = self._affected(since)
             # worst batches first: they have most to gain
-            regret = [
-                (s.cm.cost(b, s.lab_of[b], s.finish[b]) if s.lab_of[b] >= 0 else s.cm.unassigned[b])
-                - (
-                    s.cm.cost(b, self.cand[b][0], int(self.best_finish[b, self.cand[b][0]]))
-                    if self.cand[b]
-                    else 0.0
-                )
-                for b in range(n_b)
-            ]
-            order = sorted(range(n_b), key=lambda b: (-regret[b], self.rng.random()))
+            regret = {b: self._regret(b) for b in batches}
+            order = sorted(batches, key=lambda b: (-regret[b], self.rng.random()))
             for k, b in enumerate(order):
                 if regret[b] <= EPS:
                     break
@@ -146,7 +200,7 @@ class LocalSearch:
                     improved = True
                     if on_improve is not None:
                         on_improve(s.total)
-            busy = [lab for lab in range(len(s.queues)) if len(s.queues[lab]) > 1]
+            busy = [lab for lab in labs if len(s.queues[lab]) > 1]
             for lab in busy:
                 if stop(s.total):
                     return s.total

@@ -7,11 +7,19 @@ queues it touches.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from scheduler.network import Network
 from scheduler.schedule import UNASSIGNED, Schedule
-from scheduler.solvers.labqueue import SNAPSHOT_EVERY, CostModel, fill_chunks, fill_queue
+from scheduler.solvers.labqueue import (
+    SNAPSHOT_EVERY,
+    CostModel,
+    fill_chunks,
+    fill_queue,
+    price_kernel,
+)
 
 
 class State:
@@ -25,6 +33,19 @@ class State:
             for b in q:
                 self.lab_of[b] = lab
         self.arr = net.arrival_slot  # B x L
+        # the compiled pricing's inputs, as arrays
+        self._cap = np.ascontiguousarray(net.cap_left, dtype=np.int64)
+        self._arr = np.ascontiguousarray(net.arrival_slot, dtype=np.int64)
+        self._tubes = np.asarray(cm.tubes, dtype=np.int64)
+        self._result_base = np.array([d.result_base for d in cm.labs], dtype=np.float64)
+        self._weight = np.asarray(cm.weight, dtype=np.float64)
+        self._deadline = np.asarray(cm.deadline, dtype=np.float64)
+        self._collected = np.asarray(cm.collected, dtype=np.float64)
+        self._unassigned = np.asarray(cm.unassigned, dtype=np.float64)
+        self._snap_arrays: list[list[np.ndarray]] = [[] for _ in range(net.n_labs)]
+        self._queue_arrays: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * net.n_labs
+        # per lab, the cost of its queue from each position on (one more: 0)
+        self._suffix: list[np.ndarray] = [np.zeros(1)] * net.n_labs
         # per lab, from its last refill: fill states every SNAPSHOT_EVERY
         # batches, each batch's finish and the cost before each snapshot
         self._snaps: list[list[tuple[list[int], int]]] = [[] for _ in range(net.n_labs)]
@@ -32,6 +53,10 @@ class State:
         self._prefix_cost: list[list[float]] = [[0.0] for _ in range(net.n_labs)]
         self.lab_cost = [0.0] * net.n_labs
         self.finish = [self.n_slots] * net.n_batches
+        #: count of queue changes so far, and when each lab's queue last changed:
+        #: a move that failed since then would fail again
+        self.changes = 0
+        self.changed_at = [0] * net.n_labs
         for lab in range(net.n_labs):
             self.lab_cost[lab] = self._refill(lab)
         self.unassigned_cost = sum(
@@ -87,6 +112,59 @@ class State:
             fin = self._fin[lab][:start] + fin
         return total, fin
 
+    def price(
+        self,
+        lab: int,
+        remove_at: int = -1,
+        insert_batch: int = -1,
+        insert_at: int = -1,
+        limit: float = math.inf,
+    ) -> tuple[float, int]:
+        """Cost of ``lab``'s queue after one move, and the inserted batch's last slot.
+
+        The move takes out the batch at ``remove_at`` (-1: none), then puts
+        ``insert_batch`` at position ``insert_at`` of what is left (-1: none).
+        The unchanged prefix is taken from the last refill. Same result as
+        :meth:`queue_cost` of the changed queue, without building it. A pure
+        insertion that is sure to cost more than ``limit`` may stop early and
+        return a cost above ``limit`` and the slot ``PRUNED``.
+        """
+        changed = [p for p in (remove_at, insert_at) if p >= 0]
+        same_prefix = min(changed) if changed else len(self.queues[lab])
+        start, free, first_free, total = 0, self._cap[lab], 0, 0.0
+        if same_prefix > 0 and self._snaps[lab]:
+            k = min(same_prefix // SNAPSHOT_EVERY, len(self._snaps[lab]) - 1)
+            start = k * SNAPSHOT_EVERY
+            free = self._snap_arrays[lab][k]
+            first_free = self._snaps[lab][k][1]
+            total = self._prefix_cost[lab][start] if start else 0.0
+        cost, last = price_kernel(
+            free,
+            first_free,
+            self._queue_arrays[lab],
+            start,
+            remove_at,
+            insert_batch,
+            insert_at,
+            lab,
+            self._arr,
+            self._tubes,
+            self._result_base[lab],
+            self._weight,
+            self._deadline,
+            self._collected,
+            self.cm.late_factor,
+            self._unassigned,
+            total,
+            self._suffix[lab],
+            limit + 1e-12 * abs(limit) + 1e-9,  # the bound sums in another order
+        )
+        return float(cost), int(last)
+
+    def finishes(self, lab: int) -> list[int]:
+        """Last slot of each batch of ``lab``'s queue, in queue order (do not change)."""
+        return self._fin[lab]
+
     def _refill(self, lab: int) -> float:
         q = self.queues[lab]
         snaps: list[tuple[list[int], int]] = []
@@ -95,17 +173,21 @@ class State:
         for b, f in zip(q, fin, strict=True):
             self.finish[b] = f
         self._snaps[lab] = snaps
+        self._snap_arrays[lab] = [np.array(f, dtype=np.int64) for f, _ in snaps]
+        self._queue_arrays[lab] = np.array(q, dtype=np.int64)
         self._fin[lab] = fin
         # cost of the first i batches, at the snapshot positions only
         cm = self.cm
         prefix = [0.0] * (len(q) + 1)
+        each = [cm.cost(b, lab, f) for b, f in zip(q, fin, strict=True)]
         total = 0.0
-        for i, (b, f) in enumerate(zip(q, fin, strict=True)):
+        for i, cost in enumerate(each):
             if i % SNAPSHOT_EVERY == 0:
                 prefix[i] = total
-            total += cm.cost(b, lab, f)
+            total += cost
         prefix[len(q)] = total
         self._prefix_cost[lab] = prefix
+        self._suffix[lab] = np.append(np.cumsum(each[::-1])[::-1], 0.0)
         return c
 
     @property
@@ -121,6 +203,8 @@ class State:
         for b in order:
             self.lab_of[b] = lab
         self.lab_cost[lab] = self._refill(lab)
+        self.changes += 1
+        self.changed_at[lab] = self.changes
 
     def move(self, b: int, new_lab: int, new_order: list[int], old_order: list[int]) -> None:
         """Put ``b`` into ``new_lab`` (queue ``new_order``), leaving ``old_order`` behind."""
