@@ -82,6 +82,7 @@ def write_table(rows: list[dict[str, Any]], name: str) -> None:
         "first_plan_s",
         "solve_s",
         "peak_rss_mb",
+        "peak_rss_children_mb",
         "bound_method",
         "error",
     ]
@@ -108,7 +109,7 @@ def write_table(rows: list[dict[str, Any]], name: str) -> None:
         f"Command: `make bench-{name}`.",
         "",
         "| preset | seed | limit s | batches | labs | greedy | optimiser | bound | gap | "
-        "closed | first plan s | peak MB | bound method |",
+        "closed | first plan s | peak MB (+ child) | bound method |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in flat:
@@ -123,7 +124,8 @@ def write_table(rows: list[dict[str, Any]], name: str) -> None:
             f"| {r['labs']} | {r['greedy']:,.0f} | {r['score']:,.0f} "
             f"| {_fmt(r['bound'], ',.0f')} | "
             f"{_fmt(r['gap'], '.2%')} | {_fmt(r['closed'], '.0%')} | {r['first_plan_s']:.1f} | "
-            f"{r['peak_rss_mb']:,.0f} | {r['bound_method']} |"
+            f"{r['peak_rss_mb']:,.0f} (+ {r.get('peak_rss_children_mb') or 0:,.0f}) | "
+            f"{r['bound_method']} |"
         )
     (OUT / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
