@@ -183,9 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             load: dict[str, Any] = run_load_form(form, base)
         except Exception as exc:
             load = {"error": f"{type(exc).__name__}: {exc}"}
-        faults: list[FaultResult] = (
-            [] if args.no_faults else run_faults(long=not args.short, base=base / "faults")
-        )
+        faults: list[FaultResult] = [] if args.no_faults else run_faults(base=base / "faults")
     finally:
         if args.keep:
             print(f"databases and logs kept in {base}")

@@ -11,17 +11,19 @@ re-planning goes on afterwards.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
-import secrets
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -491,152 +493,92 @@ def solver_fails(base: Path, limit: float = 2.0) -> FaultResult:
     )
 
 
-def _pg_admin(sql: str) -> str:
-    return subprocess.run(
-        ["su", "postgres", "-c", f'psql -v ON_ERROR_STOP=1 -Atc "{sql}"'],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
+class NoPostgres(RuntimeError):
+    """No PostgreSQL server programs (initdb, pg_ctl) on this machine."""
 
 
-def _pg_cluster() -> tuple[str, str, int]:
-    out = subprocess.run(
-        ["pg_lsclusters", "-h"], check=True, capture_output=True, text=True, timeout=30
-    ).stdout.split()
-    return out[0], out[1], int(out[2])
+def _pg_program(name: str) -> str:
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
+    if found is None:
+        raise NoPostgres(f"{name} not found (PostgreSQL's server programs are not installed)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def private_cluster() -> Iterator[tuple[str, Callable[[], float]]]:
+    """A PostgreSQL cluster of its own on 127.0.0.1, for faults nobody else may feel.
+
+    Yields its URL and a function that restarts it (``pg_ctl restart -m fast``,
+    which ends every connection) and returns the seconds it took. Run as root,
+    the server runs as the ``postgres`` account, as PostgreSQL requires. The
+    cluster and its files are gone afterwards.
+    """
+    initdb, pg_ctl = _pg_program("initdb"), _pg_program("pg_ctl")
+    root = os.geteuid() == 0
+    data = Path(tempfile.mkdtemp(prefix="natsched-pg-"))
+    port = _free_port()
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+
+    def run(*args: str) -> None:
+        cmd = shlex.join(args)
+        argv = ["su", "postgres", "-c", cmd] if root else ["sh", "-c", cmd]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {(done.stderr or done.stdout).strip()[-400:]}")
+
+    try:
+        if root:
+            shutil.chown(data, "postgres")
+        data.chmod(0o700)
+        run(initdb, "-D", str(data / "db"), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+        log = str(data / "server.log")
+        run(pg_ctl, "-D", str(data / "db"), "-l", log, "-o", options, "-w", "-t", "60", "start")
+
+        def restart() -> float:
+            t0 = time.monotonic()
+            run(
+                pg_ctl, "-D", str(data / "db"), "-l", log, "-o", options,
+                "-m", "fast", "-w", "-t", "60", "restart",
+            )  # fmt: skip
+            return time.monotonic() - t0
+
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", restart
+    finally:
+        with contextlib.suppress(Exception):
+            run(pg_ctl, "-D", str(data / "db"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def postgres_restart(base: Path) -> FaultResult:
-    """PostgreSQL restarted while an upload's transaction is open (long form only).
+    """PostgreSQL restarted while an upload's transaction is open.
 
-    Needs ``pg_ctlcluster`` and a local cluster the postgres account can
-    administer; a database and role of its own are made and dropped.
+    On a private cluster (:func:`private_cluster`), so a restart never breaks
+    anyone else's connections.
     """
     t0 = time.monotonic()
     name = "PostgreSQL restart mid-transaction"
-    if shutil.which("pg_ctlcluster") is None or shutil.which("pg_lsclusters") is None:
-        return FaultResult(name, "not run", "pg_ctlcluster not found", True, [], 0.0, True)
-    try:
-        version, cluster, port = _pg_cluster()
-        # the cluster may be shared: never restart it under someone else's connections
-        others = int(
-            _pg_admin(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                "AND pid <> pg_backend_pid()"
-            )
-            or 0
-        )
-        if others:
-            return FaultResult(
-                name,
-                "not run",
-                f"{others} other client connection(s) on the cluster: a restart would break them",
-                True,
-                [],
-                time.monotonic() - t0,
-                True,
-            )
-        who = f"natsched_stress_{os.getpid()}"
-        pw = secrets.token_hex(16)
-        _pg_admin(f"CREATE ROLE {who} LOGIN PASSWORD '{pw}'")
-        _pg_admin(f"CREATE DATABASE {who} OWNER {who}")
-    except Exception as exc:  # not ours to set up here: say why
-        return FaultResult(
-            name, "not run", f"no PostgreSQL to use: {exc}", True, [], time.monotonic() - t0, True
-        )
-    url = f"postgresql+psycopg://{who}:{pw}@127.0.0.1:{port}/{who}"
     problems: list[str] = []
     info: dict[str, Any] = {}
     try:
-        world = seed_world(
-            "demo",
-            base / "pg",
-            counties=2,
-            labs=5,
-            preload=1,
-            first_plan_seconds=2.0,
-            db_url=url,
-        )
-        engine = world.engine()
-        a, b = list(world.files)[:2]
-        try:
-            before = published_fingerprint(engine)
-            engine.dispose()
-            with Server(world, debounce=3600, log_name="pg-restart") as srv:
-                box: dict[str, Any] = {}
-
-                def send() -> None:
-                    client = Client(srv.port, timeout=60)
-                    try:
-                        box["status"], _ = post_upload(client, world.tokens[a], a, world.files[a])
-                    except Exception as exc:
-                        box["status"] = type(exc).__name__
-                    finally:
-                        client.close()
-
-                th = threading.Thread(target=send, daemon=True)
-                th.start()
-                time.sleep(0.3)
-                r0 = time.monotonic()
-                subprocess.run(
-                    ["pg_ctlcluster", version, cluster, "restart", "-m", "fast"],
-                    check=True,
-                    capture_output=True,
-                    timeout=120,
-                )
-                info["restart_s"] = time.monotonic() - r0
-                th.join(60)
-                info["during"] = box.get("status")
-                # the server must recover: count the requests that fail before it does
-                failed = 0
-                client = Client(srv.port, timeout=60)
-                for _ in range(10):
-                    status, _ = client.request("GET", "/login")
-                    if status == 200:
-                        break
-                    failed += 1
-                stored = False
-                with world.engine().connect() as c:
-                    stored = bool(
-                        c.scalar(
-                            select(func.count())
-                            .select_from(m.Upload)
-                            .where(m.Upload.county_code == a, m.Upload.outcome == "stored")
-                        )
-                    )
-                resend: list[int] = []
-                for code, want in ((a, 200 if stored else 201), (b, 201)):
-                    for _ in range(5):
-                        status, _ = post_upload(client, world.tokens[code], code, world.files[code])
-                        if status < 500:
-                            break
-                        failed += 1
-                    resend.append(status)
-                    if status != want:
-                        problems.append(f"upload {code} after restart: {status} (wanted {want})")
-                client.close()
-                info["failed_after"] = failed
-                info["stored_before"] = stored
-            engine = world.engine()
-            problems += integrity(engine)
-            if published_fingerprint(engine) != before:
-                problems.append("the published plan changed")
-            problems += exactly_once(world, [a, b])["problems"]
-        finally:
-            engine.dispose()
+        with private_cluster() as (url, restart):
+            _restart_during_upload(base, url, restart, problems, info)
+    except NoPostgres as exc:
+        return FaultResult(name, "not run", str(exc), True, [], time.monotonic() - t0, True)
     except Exception as exc:
         problems.append(f"{type(exc).__name__}: {exc}")
-    finally:
-        with contextlib.suppress(Exception):
-            _pg_admin(f"DROP DATABASE IF EXISTS {who} WITH (FORCE)")
-            _pg_admin(f"DROP ROLE IF EXISTS {who}")
     return FaultResult(
         name,
-        f"upload sent, PostgreSQL {version}/{cluster} restarted (-m fast, "
-        f"{info.get('restart_s', float('nan')):.1f} s) 0.3 s later; that upload answered "
-        f"{info.get('during')} (stored: {info.get('stored_before')}); "
+        "upload sent, a private PostgreSQL cluster restarted "
+        f"(-m fast, {info.get('restart_s', float('nan')):.1f} s) 0.3 s later; that upload "
+        f"answered {info.get('during')} (stored: {info.get('stored_before')}); "
         f"{info.get('failed_after')} requests failed after the restart before it recovered",
         "integrity, published plan unchanged, the interrupted file re-sent (200 duplicate / "
         "201 stored) and another stored, each exactly once with its rows",
@@ -646,15 +588,94 @@ def postgres_restart(base: Path) -> FaultResult:
     )
 
 
+def _restart_during_upload(
+    base: Path,
+    url: str,
+    restart: Callable[[], float],
+    problems: list[str],
+    info: dict[str, Any],
+) -> None:
+    world = seed_world(
+        "demo",
+        base / "pg",
+        counties=2,
+        labs=5,
+        preload=1,
+        first_plan_seconds=2.0,
+        db_url=url,
+    )
+    engine = world.engine()
+    a, b = list(world.files)[:2]
+    try:
+        before = published_fingerprint(engine)
+        engine.dispose()
+        with Server(world, debounce=3600, log_name="pg-restart") as srv:
+            box: dict[str, Any] = {}
+
+            def send() -> None:
+                client = Client(srv.port, timeout=60)
+                try:
+                    box["status"], _ = post_upload(client, world.tokens[a], a, world.files[a])
+                except Exception as exc:
+                    box["status"] = type(exc).__name__
+                finally:
+                    client.close()
+
+            th = threading.Thread(target=send, daemon=True)
+            th.start()
+            time.sleep(0.3)
+            info["restart_s"] = restart()
+            th.join(60)
+            info["during"] = box.get("status")
+            # the server must recover: count the requests that fail before it does
+            failed = 0
+            client = Client(srv.port, timeout=60)
+            for _ in range(10):
+                status, _ = client.request("GET", "/login")
+                if status == 200:
+                    break
+                failed += 1
+            stored = False
+            with world.engine().connect() as c:
+                stored = bool(
+                    c.scalar(
+                        select(func.count())
+                        .select_from(m.Upload)
+                        .where(m.Upload.county_code == a, m.Upload.outcome == "stored")
+                    )
+                )
+            resend: list[int] = []
+            for code, want in ((a, 200 if stored else 201), (b, 201)):
+                for _ in range(5):
+                    status, _ = post_upload(client, world.tokens[code], code, world.files[code])
+                    if status < 500:
+                        break
+                    failed += 1
+                resend.append(status)
+                if status != want:
+                    problems.append(f"upload {code} after restart: {status} (wanted {want})")
+            client.close()
+            info["failed_after"] = failed
+            info["stored_before"] = stored
+        engine = world.engine()
+        problems += integrity(engine)
+        if published_fingerprint(engine) != before:
+            problems.append("the published plan changed")
+        problems += exactly_once(world, [a, b])["problems"]
+    finally:
+        engine.dispose()
+
+
 SHORT: tuple[Callable[[Path], FaultResult], ...] = (
     kill_web_during_upload,
     kill_worker_during_solve,
     sqlite_lock_killed,
     solver_fails,
+    postgres_restart,
 )
 
 
-def run_faults(long: bool = False, base: Path | None = None) -> list[FaultResult]:
+def run_faults(base: Path | None = None) -> list[FaultResult]:
     """Every fault in turn; each in its own database under ``base``."""
     own = base is None
     root = Path(tempfile.mkdtemp(prefix="natsched-faults-")) if base is None else base
@@ -669,8 +690,6 @@ def run_faults(long: bool = False, base: Path | None = None) -> list[FaultResult
                         fault.__name__, "crashed", "", False, [f"{type(exc).__name__}: {exc}"]
                     )
                 )
-        if long:
-            results.append(postgres_restart(root))
     finally:
         if own:
             shutil.rmtree(root, ignore_errors=True)
