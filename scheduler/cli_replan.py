@@ -124,8 +124,20 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         lease_seconds=args.lease_seconds,
         replan=replan_settings(args),
     )
+    from scheduler.clock import Clock
+
+    try:
+        clock = Clock.parse(args.clock)
+    except ValueError as exc:
+        from scheduler.cli import CliError
+
+        raise CliError(f"--clock {args.clock!r}: {exc}") from exc
+    if clock.fixed is not None:
+        from scheduler.cli import CliError
+
+        raise CliError("--clock: the worker's day runs on; give a start time without 'fixed:'")
     with contextlib.suppress(KeyboardInterrupt):
-        run(url, settings, poll_seconds=args.poll_seconds)
+        run(url, settings, poll_seconds=args.poll_seconds, clock=clock)
     return 0
 
 
@@ -177,6 +189,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--debounce-seconds", type=float, default=60.0, help="wait after an event")
     w.add_argument("--poll-seconds", type=float, default=10.0, help="how often to check")
     w.add_argument("--lease-seconds", type=float, default=120.0, help="lock lease")
+    w.add_argument(
+        "--clock", help="run the day from another time: 2022-01-09T08:00 (runs on, like serve)"
+    )
     solve_options(w)
     w.set_defaults(handler=_cmd_worker)
 

@@ -1,38 +1,14 @@
-"""The web layer's idea of "now".
-
-The library never reads the clock; the web layer does, through this one
-object, so a demo or a test can run the day at another time: ``fixed`` stays
-put, ``offset`` runs at real speed from another starting point.
-"""
+"""The web layer's idea of "now": the app's :class:`scheduler.clock.Clock`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 
+from scheduler.clock import Clock
 
-@dataclass(frozen=True)
-class Clock:
-    offset: timedelta = timedelta(0)
-    fixed: datetime | None = None
-
-    def now(self) -> datetime:
-        if self.fixed is not None:
-            return self.fixed
-        return (datetime.now() + self.offset).replace(microsecond=0)
-
-    @classmethod
-    def parse(cls, spec: str | None) -> Clock:
-        """Real clock for ``None``; ``fixed:2022-01-09T08:00`` stays put;
-        ``2022-01-09T08:00`` starts there and runs on."""
-        if not spec:
-            return cls()
-        if spec.startswith("fixed:"):
-            return cls(fixed=datetime.fromisoformat(spec.removeprefix("fixed:")))
-        start = datetime.fromisoformat(spec)
-        return cls(offset=start - datetime.now())
+__all__ = ["Clock", "now"]
 
 
 def now() -> datetime:

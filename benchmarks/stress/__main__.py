@@ -11,6 +11,7 @@ loads ``demo`` in well under a minute. Lines of ``build/stress/fuzz.jsonl``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -23,9 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stress.faults import FaultResult, run_faults
+from benchmarks.stress.faults import FaultResult, private_cluster, run_faults
 from benchmarks.stress.load import LoadSpec, run_load
-from benchmarks.stress.server import Server, seed_world
+from benchmarks.stress.server import Server, Worker, seed_world
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_load_form(form: Form, base: Path) -> dict[str, Any]:
+def run_load_form(form: Form, base: Path, db_url: str | None = None) -> dict[str, Any]:
+    """The load on SQLite with the in-process worker, or on ``db_url`` with a separate one."""
     t0 = time.monotonic()
     world = seed_world(
         form.preset,
@@ -71,16 +73,26 @@ def run_load_form(form: Form, base: Path) -> dict[str, Any]:
         counties=form.counties,
         labs=form.lab_accounts,
         preload=form.preload,
+        db_url=db_url,
     )
     seeded = time.monotonic() - t0
-    with Server(
-        world,
-        time_limit=form.time_limit,
-        debounce=form.debounce,
-        threads=form.threads,
-        log_name="load-server",
-    ) as srv:
+    separate = db_url is not None
+    with (
+        Server(
+            world,
+            worker=not separate,
+            time_limit=form.time_limit,
+            debounce=form.debounce,
+            threads=form.threads,
+            log_name="load-server",
+        ) as srv,
+        Worker(world, time_limit=form.time_limit, debounce=form.debounce, log_name="load-worker")
+        if separate
+        else contextlib.nullcontext(),
+    ):
         out = run_load(srv, form.spec)
+    out["database"] = "PostgreSQL (a private cluster)" if separate else "SQLite"
+    out["worker"] = "a separate `natsched worker` process" if separate else "in the web process"
     out["seed_s"] = round(seeded, 1)
     out["replan_time_limit_s"] = form.time_limit
     out["server_threads"] = form.threads
@@ -100,8 +112,9 @@ def markdown(data: dict[str, Any], fuzz: list[str]) -> str:
         f"- when: {data['started']} (took {data['seconds']:.0f} s)",
         f"- machine: {mc['cpus']} CPUs, {mc['ram_gib']} GiB RAM, Python {mc['python']}, {mc['os']}",
         f"- command: `{data['command']}`",
-        "- everything on 127.0.0.1, one `python -m scheduler serve` (waitress) process on "
-        "SQLite, its in-process re-planning worker",
+        "- everything on 127.0.0.1: one `python -m scheduler serve` (waitress) process on "
+        f"{load.get('database', 'SQLite')}, the re-planning worker "
+        f"{load.get('worker', 'in the web process')}",
         "",
         "## Load",
         "",
@@ -165,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short", action="store_true", help="the demo preset, about a minute")
     ap.add_argument("--out", default="build/stress/report.md", help="the Markdown report")
     ap.add_argument("--no-faults", action="store_true", help="the load only")
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the load on PostgreSQL (a private cluster) with a separate worker process",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the databases and server logs")
     ap.add_argument(
         "--close-connections",
@@ -180,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="natsched-stress-"))
     try:
         try:
-            load: dict[str, Any] = run_load_form(form, base)
+            if args.postgres:
+                with private_cluster() as (url, _):
+                    load: dict[str, Any] = run_load_form(form, base, db_url=url)
+            else:
+                load = run_load_form(form, base)
         except Exception as exc:
             load = {"error": f"{type(exc).__name__}: {exc}"}
         faults: list[FaultResult] = [] if args.no_faults else run_faults(base=base / "faults")
@@ -194,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     fuzz_file = out.parent / "fuzz.jsonl"
     fuzz = fuzz_file.read_text(errors="replace").splitlines()[:100] if fuzz_file.exists() else []
     data = {
-        "form": "short" if args.short else "long",
+        "form": ("short" if args.short else "long") + (", PostgreSQL" if args.postgres else ""),
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - t0, 1),
         "command": " ".join(["python -m benchmarks.stress", *(argv or sys.argv[1:])]),

@@ -264,3 +264,43 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Worker:
+    """A separate ``python -m scheduler worker`` process on the world's database.
+
+    Its clock starts at the world's plan start, like :class:`Server`'s, so both
+    see the same day; use as a context manager.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        time_limit: float = 5.0,
+        debounce: float = 2.0,
+        lease: float = 300.0,
+        poll: float = 1.0,
+        log_name: str = "worker",
+    ) -> None:
+        self.log_path = world.folder / f"{log_name}.log"
+        self.cmd = [sys.executable, "-m", "scheduler", "-v", "worker", "--db", world.db_url]
+        self.cmd += ["--clock", world.plan_start.isoformat(), "--poll-seconds", str(poll)]
+        self.cmd += ["--debounce-seconds", str(debounce), "--lease-seconds", str(lease)]
+        self.cmd += ["--time-limit", str(time_limit), "--interval-minutes", "600"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Worker:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)

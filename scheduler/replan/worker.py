@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from scheduler.clock import Clock
 from scheduler.replan.core import ReplanOutcome, ReplanSettings, replan
 from scheduler.replan.events import request_replan
 from scheduler.store import models as m
@@ -160,19 +161,33 @@ def settings_from_args(a: dict[str, float]) -> WorkerSettings:
     )
 
 
-def tick_job(db_url: str, settings: dict[str, float]) -> None:
-    """The scheduled job: settings travel as plain arguments, not module state."""
+def tick_job(db_url: str, settings: dict[str, float], offset_seconds: float = 0.0) -> None:
+    """The scheduled job: settings travel as plain arguments, not module state.
+
+    ``offset_seconds``: how far the worker's clock runs ahead of the machine's
+    (a demo or a load test replaying another day).
+    """
     engine = make_engine(db_url)
     try:
-        tick(
-            engine, datetime.now().replace(microsecond=0), settings_from_args(settings), owner_id()
-        )
+        now = (datetime.now() + timedelta(seconds=offset_seconds)).replace(microsecond=0)
+        tick(engine, now, settings_from_args(settings), owner_id())
     finally:
         engine.dispose()
 
 
-def run(db_url: str, settings: WorkerSettings, poll_seconds: float = 10.0) -> None:
-    """Run the worker until interrupted (``natsched worker``)."""
+def run(
+    db_url: str,
+    settings: WorkerSettings,
+    poll_seconds: float = 10.0,
+    clock: Clock | None = None,
+) -> None:
+    """Run the worker until interrupted (``natsched worker``), on ``clock``'s time.
+
+    A fixed clock is not supported: a worker's day runs on.
+    """
+    clock = clock or Clock()
+    if clock.fixed is not None:
+        raise ValueError("the worker's clock runs on; a fixed clock would never re-plan")
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -184,7 +199,7 @@ def run(db_url: str, settings: WorkerSettings, poll_seconds: float = 10.0) -> No
         "scheduler.replan.worker:tick_job",
         "interval",
         seconds=poll_seconds,
-        args=[db_url, settings_to_args(settings)],
+        args=[db_url, settings_to_args(settings), clock.offset.total_seconds()],
         id="replan-tick",
         replace_existing=True,
         next_run_time=datetime.now(),
