@@ -54,6 +54,31 @@ def test_events_are_debounced(engine):
     assert tick(engine, T0 + timedelta(minutes=70), ws, "w") is not None  # periodic
 
 
+def test_worker_job_runs_on_its_clock(db_url, engine):
+    """``natsched worker --clock``: the job plans for the worker's day, not the machine's."""
+    from scheduler.clock import Clock
+    from scheduler.replan.worker import settings_to_args, tick_job
+    from scheduler.spec_io import load_instance
+
+    with transaction(engine) as s:
+        seed(s, load_instance("fixtures/county"), now=T0)
+    clock = Clock.parse(T0.isoformat())
+    ws = WorkerSettings(replan=ReplanSettings(time_limit=2.0))
+    tick_job(db_url, settings_to_args(ws), clock.offset.total_seconds())
+    with transaction(engine) as s:
+        pub = published(s)
+        assert pub is not None
+        # the next slot after the worker's now (the machine's would be years later)
+        assert T0 <= pub.plan_start <= T0 + timedelta(hours=2)
+
+
+def test_worker_refuses_a_fixed_clock(capsys):
+    from scheduler.cli import main
+
+    assert main(["worker", "--db", "sqlite://", "--clock", "fixed:2022-01-09T07:00"]) == 2
+    assert "runs on" in capsys.readouterr().err
+
+
 def _advance(session, now: datetime, seen: dict[str, tuple[str, datetime, datetime]]) -> int:
     """What the labs and couriers did by ``now``, following the plans as published.
 
