@@ -817,6 +817,11 @@ def chain_flow(
     costs = np.rint(float_costs * scale).astype(np.int64)
     smcf = min_cost_flow.SimpleMinCostFlow()
     smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    n_arcs = int(tails.size)
+    del parts, float_costs
+    if not potentials:
+        # OR-Tools holds its own copy: at province scale these are 300 MB
+        del tails, heads, caps, costs
     supplies = np.zeros(sink + 1, dtype=np.int64)
     supplies[:n_b] = net.tubes
     supplies[sink] = -total
@@ -830,13 +835,13 @@ def chain_flow(
         empty = np.zeros(0, dtype=np.int64)
         return ChainFlow(
             value=value,
-            arcs=int(tails.size),
+            arcs=n_arcs,
             flows=FlowArcs(empty, empty, empty, np.zeros(0)),
             flow=empty,
             unassigned_tubes=empty,
             prices=np.zeros((n_l, n_t)),
         )
-    flow = np.asarray(smcf.flows(np.arange(tails.size, dtype=np.int64)), dtype=np.int64)
+    flow = np.asarray(smcf.flows(np.arange(n_arcs, dtype=np.int64)), dtype=np.int64)
     del smcf
     prices = np.zeros((n_l, n_t))
     if potentials:
@@ -869,7 +874,7 @@ def chain_flow(
     flows = FlowArcs(dec_b, dec_l, dec_t, net.cost_per_tube(dec_b, net.result_s(dec_l, tau)))
     return ChainFlow(
         value=value,
-        arcs=int(tails.size),
+        arcs=n_arcs,
         flows=flows,
         flow=dec_f,
         unassigned_tubes=unassigned,
