@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-quality bench-scaling clean browser-deps stress
+.PHONY: run test lint format bench bench-quality bench-scaling clean browser-deps stress audit
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (natsched needs Python 3.11)"; exit 1; }
@@ -36,7 +36,15 @@ browser-deps:
 		|| echo "could not install chromium: browser tests will skip (and fail under CI=true)"; \
 	fi
 
-test: $(STAMP) browser-deps
+# Known vulnerabilities in the installed packages, from PyPI's advisory records
+# (tools/audit.py; pip-audit's data, also where the index serves only project
+# records). A vulnerability fails; an unreachable index fails only under CI.
+audit: $(STAMP)
+	@$(BIN)/python -m tools.audit; rc=$$?; \
+	if [ $$rc -eq 2 ] && [ "$$CI" != "true" ]; then echo "audit skipped: the package index is not reachable"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+
+test: $(STAMP) browser-deps audit
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
