@@ -190,3 +190,20 @@ def test_background_flow_can_be_polled_without_blocking():
     assert value is not None and bg.flow is not None
     assert value[0] == pytest.approx(exact_bound(net).value, rel=1e-6, abs=1e-2)
     assert bg.ready() is False  # stopped: nothing more will come
+
+
+def test_no_exact_flow_is_forked_when_it_cannot_return_in_time(monkeypatch):
+    from scheduler.solvers import bound, opt
+
+    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
+    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
+    monkeypatch.setattr(opt, "CHAIN_ARCS_PER_SECOND", 1e-3)  # forecast: years
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError("forked a flow that cannot finish in time")
+
+    monkeypatch.setattr(bound.BackgroundBound, "__init__", no_fork)
+    p = random_problem(2, n_batches=30, n_labs=4, n_sites=5, horizon_hours=24)
+    res = solve(p, time_limit=5, seed=0)
+    assert res.evaluation.valid
+    assert "guided_search" not in res.timings

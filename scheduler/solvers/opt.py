@@ -23,6 +23,7 @@ from scheduler.schedule import UNASSIGNED, Schedule
 from scheduler.solvers.bound import (
     EXACT_ARC_LIMIT,
     GROUP_SPLITS,
+    RESTRICTED_ARC_BUDGET,
     BackgroundBound,
     BoundResult,
     budget_arcs,
@@ -55,6 +56,10 @@ CANDIDATE_LABS = 12
 DEFAULT_GAP_TARGET = 1e-4
 #: share of greedy's tubes that are late above which an instance counts as overloaded
 OVERLOAD_LATE_SHARE = 0.1
+#: chain-flow arcs OR-Tools solves per second here (province: 8.1 M in 30 s)
+CHAIN_ARCS_PER_SECOND = 250_000
+#: restricted-flow arcs solved and priced per second here (province: 6 M in 11 s)
+RESTRICTED_ARCS_PER_SECOND = 550_000
 #: batches above which only the starts that usually win are built
 MANY_BATCHES = 15_000
 #: share of the time left that column generation may start new rounds in
@@ -165,6 +170,17 @@ def flow_last_slot(net: Network, flow_res: BoundResult) -> IntArray:
     return last
 
 
+def chain_flow_seconds(net: Network, finish: IntArray) -> float:
+    """A rough forecast of the exact chain flow's time (this project's machine).
+
+    Its arcs are about one per usable (batch, lab) pair plus the slots
+    between arrival and earliest finish; the province's 8.1 M took 30 s.
+    """
+    usable = net.allowed & (finish < net.n_slots)
+    waits = np.where(usable, finish - net.arrival_slot, 0).sum()
+    return float(usable.sum() + waits) / CHAIN_ARCS_PER_SECOND
+
+
 def majority_start(net: Network, cm: CostModel, flow_res: BoundResult) -> State:
     """Each batch whole at the lab that takes most of its tubes in the flow.
 
@@ -258,7 +274,9 @@ def optimise(
     # each extra greedy start costs seconds on a large instance
     large = net.n_batches > MANY_BATCHES
     background: BackgroundBound | None = None
-    if large_network and bound_in_background:
+    # a flow that cannot return in time would only hold memory (7.8 GB at
+    # 100,000 batches) and the other core
+    if large_network and bound_in_background and chain_flow_seconds(net, finish) < time_limit:
         background = BackgroundBound(net, finish, decompose=not overloaded and not stable)
         if not background.started:
             background = None
@@ -270,8 +288,16 @@ def optimise(
         np.inf,
     ).min(axis=1, initial=np.inf)
     slack = net.deadline_s - best_result
+    # a short limit on a large network: the restricted flow (which OR-Tools
+    # cannot stop) would take the whole limit, so bound with the pooled labs
+    quick = (
+        large_network
+        and not overloaded
+        and min(count_arcs(net, finish), RESTRICTED_ARC_BUDGET) / RESTRICTED_ARCS_PER_SECOND
+        > 0.5 * clock.remaining
+    )
     try:
-        if overloaded:
+        if overloaded or quick:
             bound_res = grouped_bound(net, finish, lab_groups(net, GROUP_SPLITS))
         else:
             bound_res = lower_bound(
@@ -302,7 +328,7 @@ def optimise(
         # several constructions; the cheapest one is searched. Orders by the
         # flow's last slots help even when the flow itself is far off.
         last = flow_last_slot(net, bound_res)
-        starts = [greedy(net, np.lexsort((slack, -net.weight)))]  # least slack
+        starts = [] if quick else [greedy(net, np.lexsort((slack, -net.weight)))]  # least slack
         if not large:
             # on large instances these rarely win and each costs seconds of search
             starts += [
@@ -310,7 +336,9 @@ def optimise(
                 greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),  # flow order
                 greedy(net, np.lexsort((-net.weight, last))),  # flow order, then weight
             ]
-        if bound_res.flow_value is None or bound_res.flow_value < incumbent.total:
+        if bound_res.arcs_data is not None and (
+            bound_res.flow_value is None or bound_res.flow_value < incumbent.total
+        ):
             # a second round re-solves a large flow for little gain there
             rounds = 2 if clock.remaining > 0.3 * time_limit and not large else 1
             starts.append(round_flow(net, bound_res, rounds=rounds))
