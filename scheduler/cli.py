@@ -76,6 +76,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (all cores) or more")
+    return value
+
+
 def _check_writable(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,9 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--iterations",
         type=int,
-        help="stop after this many neighbourhoods (with --workers 1: repeatable)",
+        help="stop after this many neighbourhoods (ruin-and-recreate rounds or CP-SAT models)",
     )
-    p.add_argument("--workers", type=int, default=1, help="CP-SAT workers (default 1)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=0,
+        help="cores to use (default 0: all); with 1 the time limit is measured in "
+        "work, so the same seed gives the same plan",
+    )
     p.add_argument("--no-bound", action="store_true", help="skip the lower bound")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -148,6 +148,12 @@ def solve_options(p: argparse.ArgumentParser) -> None:
         "--freeze-minutes", type=int, default=60, help="pickups this close keep their lab"
     )
     p.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="cores per solve (default 0: all; 1: the same data gives the same plan)",
+    )
 
 
 def replan_settings(args: argparse.Namespace) -> ReplanSettings:
@@ -158,6 +164,7 @@ def replan_settings(args: argparse.Namespace) -> ReplanSettings:
         time_limit=args.time_limit,
         seed=getattr(args, "seed", 0),
         move_penalty=args.move_penalty,
+        workers=args.workers,
     )
 
 

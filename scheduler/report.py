@@ -127,6 +127,7 @@ def format_result(problem: Problem, result: Result, *, max_violations: int = 20)
     head = (
         f"solver {result.solver}   status {result.status}   score {result.score:,.2f}"
         f"   bound {bound_txt}   gap {gap_txt}   time {result.runtime:.2f}s ({timing})"
+        f"   seed {result.seed}{' (repeatable)' if result.repeatable else ''}"
     )
     return (
         head + "\n" + format_evaluation(problem, result.evaluation, max_violations=max_violations)

@@ -30,6 +30,9 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     log: tuple[dict[str, float], ...] = ()
+    #: the same call with the same seed gives this plan again (greedy; the
+    #: optimiser with one worker, stopped by its work budget)
+    repeatable: bool = False
 
     @property
     def gap(self) -> float | None:
@@ -55,6 +58,7 @@ class Result:
             "bound_method": self.bound_method,
             "gap": self.gap,
             "seed": self.seed,
+            "repeatable": self.repeatable,
             "timings": dict(self.timings),
             "runtime": self.runtime,
             "evaluation": self.evaluation.to_dict(),

@@ -16,7 +16,7 @@ from scheduler.result import Result
 from scheduler.schedule import Schedule
 from scheduler.solvers.bound import lower_bound
 from scheduler.solvers.greedy import greedy
-from scheduler.solvers.opt import optimise
+from scheduler.solvers.opt import optimise, setup_seconds
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def solve(
     compute_bound: bool = True,
     progress: ProgressFn | None = None,
     max_iterations: int | None = None,
-    workers: int = 1,
+    workers: int = 0,
     frozen: Plan | None = None,
     move_penalty: float = 0.0,
 ) -> Result:
@@ -84,7 +84,7 @@ def solve(
         bound and the final check. Only the first greedy plan is always
         built, however long it takes.
     seed
-        Seed of every random choice; same seed, same plan.
+        Seed of every random choice; with ``workers=1``, same seed, same plan.
     initial_plan
         A plan to start from; the result is never worse than it when it is valid.
     compute_bound
@@ -92,9 +92,14 @@ def solve(
     progress
         Called with ``{"elapsed", "score", "bound"}`` whenever the incumbent improves.
     max_iterations
-        Stop the optimiser after this many neighbourhoods (repeatable runs).
+        Stop the optimiser after this many neighbourhoods.
     workers
-        CP-SAT workers per neighbourhood; 1 keeps a seeded run repeatable.
+        Cores the optimiser may use (0: all). With 1 nothing runs beside the
+        search and ``time_limit`` is measured by the work done (forecast for
+        the network, the flows and the constructions, counted for the search)
+        rather than by the clock, so a seed gives the same plan on every run.
+        The clock still stops it on a machine slower than this project's;
+        ``Result.repeatable`` is then False.
     frozen
         Chunks that must stay exactly as they are (batches already being
         processed). Their batches are not re-planned, their tubes are taken out
@@ -142,11 +147,19 @@ def solve(
     base = greedy(net)
     timings["greedy"] = time.perf_counter() - t0
     schedule = base
+    repeatable = solver == "greedy"
     if solver == "opt":
         spent = time.perf_counter() - started
+        reserve = _check_reserve(net.n_batches)
+        wall_left = max(0.0, time_limit - spent - reserve)
+        budget = wall_left
+        if workers == 1:
+            # the same budget on every run: the set-up at its forecast, not as timed
+            budget = max(0.0, time_limit - setup_seconds(net) - reserve)
         outcome = optimise(
             net,
-            time_limit=max(0.0, time_limit - spent - _check_reserve(net.n_batches)),
+            time_limit=budget,
+            wall_limit=wall_left,
             seed=seed,
             initial=start,
             on_progress=progress,
@@ -159,6 +172,7 @@ def solve(
         schedule = outcome.schedule
         stopped_by_limit = outcome.stopped_by_limit
         proven_optimal = outcome.proven_optimal
+        repeatable = outcome.repeatable
         if outcome.bound is not None:
             bound_value, bound_method = outcome.bound.value, outcome.bound.method
     # never worse than the baseline or a valid warm start (with a move penalty,
@@ -206,4 +220,5 @@ def solve(
         evaluation=ev,
         timings=timings,
         seed=seed,
+        repeatable=repeatable,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from builders import at, batch, lab, problem, random_problem
 
@@ -11,6 +12,7 @@ from scheduler.solve import solve
 from scheduler.solvers.bound import EXACT_CHAIN_METHOD, exact_bound
 from scheduler.solvers.cpsat import solve_exact
 from scheduler.solvers.greedy import greedy
+from scheduler.solvers.opt import optimise
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -67,9 +69,35 @@ def test_pinned_lab_is_kept_even_when_worse():
 
 def test_repeatable_with_iterations():
     p = random_problem(21, n_batches=200, n_labs=8, n_sites=10, horizon_hours=24)
-    a = solve(p, time_limit=60, seed=4, max_iterations=3)
-    b = solve(p, time_limit=60, seed=4, max_iterations=3)
+    a = solve(p, time_limit=60, seed=4, max_iterations=3, workers=1)
+    b = solve(p, time_limit=60, seed=4, max_iterations=3, workers=1)
     assert a.plan == b.plan
+
+
+def test_one_worker_repeats_a_run_stopped_by_its_time_limit():
+    # The search is cut by the limit, not finished: with one worker the limit
+    # is measured in work, so the cut falls at the same point on every run.
+    # (The wall clock is generous here only so that a busy CI machine cannot
+    # stop the run first; that case is reported as not repeatable.)
+    net = Network.build(random_problem(5, n_batches=600, n_labs=10, n_sites=20))
+    runs = [optimise(net, time_limit=1.5, wall_limit=300, seed=2, workers=1) for _ in range(2)]
+    for run in runs:
+        assert run.stopped_by_limit and run.repeatable and not run.proven_optimal
+    a, b = (run.schedule for run in runs)
+    assert a.cost(net) < greedy(net).cost(net)
+    assert np.array_equal(a.lab, b.lab)
+    assert np.array_equal(a.chunk_batch, b.chunk_batch)
+    assert np.array_equal(a.chunk_slot, b.chunk_slot)
+    assert np.array_equal(a.chunk_tubes, b.chunk_tubes)
+    # a larger budget gets further, so the budget really was what stopped it
+    longer = optimise(net, time_limit=6, wall_limit=300, seed=2, workers=1)
+    assert longer.schedule.cost(net) < a.cost(net)
+
+
+def test_one_worker_says_when_the_wall_clock_cut_the_run():
+    net = Network.build(random_problem(5, n_batches=600, n_labs=10, n_sites=20))
+    run = optimise(net, time_limit=30, wall_limit=0.5, seed=2, workers=1)
+    assert run.stopped_by_limit and not run.repeatable
 
 
 def test_repaired_warm_start_keeps_what_still_fits():
@@ -138,3 +166,19 @@ def test_background_bound_returns_none_when_it_cannot_start(monkeypatch):
     bg = bound.BackgroundBound(net, net.finish_slots())
     assert not bg.started
     assert bg.result(timeout=1.0) is None
+
+
+def test_work_clock_counts_work_and_charges_not_the_wall():
+    from scheduler.solvers.stop import WorkClock
+
+    work = [0.0]
+    clock = WorkClock(10.0, lambda: work[0], per_second=100.0, wall_seconds=300.0)
+    assert clock.remaining == 10.0 and not clock(0.0)
+    clock.charge(4.0)
+    work[0] = 500.0  # 5 s of work
+    assert clock.remaining == pytest.approx(1.0)
+    assert not clock(0.0)
+    work[0] = 600.0
+    assert clock(0.0) and clock.expired and not clock.wall_stopped
+    late = WorkClock(10.0, lambda: 0.0, per_second=1.0, wall_seconds=0.0)
+    assert late(0.0) and late.wall_stopped and late.expired

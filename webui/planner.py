@@ -35,6 +35,7 @@ def worker_settings(app: Flask) -> WorkerSettings:
             time_limit=float(c["REPLAN_TIME_LIMIT"]),
             seed=int(c["REPLAN_SEED"]),
             move_penalty=float(c["REPLAN_MOVE_PENALTY"]),
+            workers=int(c["REPLAN_WORKERS"]),
         ),
     )
 

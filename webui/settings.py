@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "REPLAN_FREEZE_MINUTES": 60,
     "REPLAN_TIME_LIMIT": 30.0,
     "REPLAN_SEED": 0,
+    # cores per re-plan solve (0: all); 1 makes re-plans repeatable
+    "REPLAN_WORKERS": 0,
     "REPLAN_MOVE_PENALTY": 100.0,
     "UPLOAD_MAX_FUTURE_HOURS": 6.0,
     "BENCH_DIR": "build/bench",

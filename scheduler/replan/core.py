@@ -51,6 +51,8 @@ class ReplanSettings:
     seed: int = 0
     #: score a batch's move to another lab must gain (weight-hours), against churn
     move_penalty: float = 100.0
+    #: cores per solve (0: all); 1 makes a re-plan of the same data repeatable
+    workers: int = 0
 
 
 def current_slot(problem: Problem, now: datetime) -> datetime:
@@ -219,6 +221,7 @@ def _solve(
                 settings.seed,
                 started.warm,
                 settings.move_penalty,
+                settings.workers,
             )
         )
     except Exception as exc:  # a failed solve must never take the published plan down

@@ -17,6 +17,7 @@ class SolveRequest:
     seed: int
     initial_plan: Plan | None = None
     move_penalty: float = 0.0
+    workers: int = 0
 
 
 class Executor(Protocol):
@@ -35,4 +36,5 @@ class InProcessExecutor:
             seed=request.seed,
             initial_plan=request.initial_plan,
             move_penalty=request.move_penalty,
+            workers=request.workers,
         )

@@ -58,6 +58,8 @@ class BoundResult:
     unassigned_tubes: IntArray | None = None  # per batch
     #: optimum of the flow that was solved (over a restricted network it is no bound)
     flow_value: float | None = None
+    #: flows solved (column generation's rounds)
+    rounds: int = 1
 
 
 def count_arcs(net: Network, finish: IntArray | None = None) -> int:
@@ -624,6 +626,7 @@ def restricted_bound(
         arcs_data=guide.arcs_data if keep_flow else None,
         unassigned_tubes=guide.unassigned_tubes if keep_flow else None,
         flow_value=guide.value,
+        rounds=rounds,
     )
 
 

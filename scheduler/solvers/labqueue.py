@@ -34,6 +34,8 @@ class CostModel:
         self.net = net
         self.n_slots = net.n_slots
         self.slot_s = net.slot_s
+        #: work done pricing and refilling queues, in WORK_* units (deterministic)
+        self.work = 0
         self.tubes = net.tubes.tolist()
         self.weight = net.weight.tolist()
         self.collected = net.collected_s.tolist()
@@ -71,6 +73,14 @@ PRUNED = -2
 
 #: positions between the saved states of a queue's fill (see ``fill_queue``'s ``record``)
 SNAPSHOT_EVERY = 8
+
+# Work units (about nanoseconds here) that ``CostModel.work`` counts: a
+# priced move costs a call and its queue entries, a refill its Python loop
+# over the queue. They make time a deterministic quantity (``WorkClock``).
+WORK_PRICE_CALL = 4_000
+WORK_PRICE_ENTRY = 15
+WORK_REFILL_CALL = 20_000
+WORK_REFILL_ENTRY = 1_500
 
 
 def fill_queue(

@@ -22,12 +22,15 @@ from scheduler.network import Network
 from scheduler.schedule import UNASSIGNED
 from scheduler.solvers.cpsat import COST_SCALE, Neighbourhood, NeighbourhoodModel
 from scheduler.solvers.state import State
-from scheduler.solvers.stop import MaxRuntime
+from scheduler.solvers.stop import MaxRuntime, WorkClock
 
 log = logging.getLogger(__name__)
 
 #: CP-SAT work units for a whole small instance (bounded so reruns repeat)
 WHOLE_INSTANCE_WORK = 30.0
+#: CP-SAT work units per second with one worker here (0.40-0.46 measured; a
+#: margin for busier machines)
+CPSAT_WORK_PER_SECOND = 0.25
 #: free (batch, lab, slot) triples above which a neighbourhood is shrunk
 MAX_CELLS = 12_000
 EPS = 1e-6
@@ -180,7 +183,12 @@ class LNS:
             if budget < 0.05:
                 return
             if self.whole_instance_fits():
-                improved = self.step(clock.remaining, WHOLE_INSTANCE_WORK)
+                work = WHOLE_INSTANCE_WORK
+                if isinstance(clock, WorkClock):
+                    # CP-SAT's own work units keep a single-worker run
+                    # repeatable; the wall clock only backs them up
+                    work = min(work, max(0.01, clock.remaining * CPSAT_WORK_PER_SECOND))
+                improved = self.step(clock.wall_remaining, work)
                 if improved and on_improve is not None:
                     on_improve(self.s.total)
                 return

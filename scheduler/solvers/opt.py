@@ -46,6 +46,7 @@ from scheduler.solvers.stop import (
     MultipleCriteria,
     StoppingCriterion,
     TargetGap,
+    WorkClock,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,17 @@ RESTRICTED_ARCS_PER_SECOND = 550_000
 MANY_BATCHES = 15_000
 #: share of the time left that column generation may start new rounds in
 BOUND_SHARE = 0.3
+# Forecasts of this machine's speed, on the slow side, for the work clock
+# of a single-core run (measured on county, city, province and surge):
+#: greedy, per batch and per batch x lab cell (province: 4.2 s, surge: 3.3 s)
+GREEDY_SECONDS_PER_BATCH = 8e-5
+GREEDY_CELLS_PER_SECOND = 10_000_000
+#: building the network, per batch x lab cell (province: 21.6 M in 2.6 s)
+NETWORK_CELLS_PER_SECOND = 8_000_000
+#: flow arcs solved and priced per second (province: 5.2 M in 16.5 s)
+FLOW_ARCS_PER_SECOND = 300_000
+#: labqueue's work units per second of local search (6.2-11e8 measured)
+WORK_PER_SECOND = 7.5e8
 
 
 @dataclass
@@ -74,6 +86,24 @@ class OptOutcome:
     trace: list[dict[str, float]] = field(default_factory=list)
     stopped_by_limit: bool = False
     proven_optimal: bool = False
+    #: a seeded run gives this plan again (one worker, stopped by its work budget)
+    repeatable: bool = False
+
+
+def greedy_seconds(net: Network) -> float:
+    """Forecast seconds of one greedy construction (a deterministic charge)."""
+    cells = net.n_batches * net.n_labs
+    return net.n_batches * GREEDY_SECONDS_PER_BATCH + cells / GREEDY_CELLS_PER_SECOND
+
+
+def setup_seconds(net: Network) -> float:
+    """Forecast seconds of building ``net`` and its greedy plan."""
+    return net.n_batches * net.n_labs / NETWORK_CELLS_PER_SECOND + greedy_seconds(net)
+
+
+def flow_seconds(res: BoundResult) -> float:
+    """Forecast seconds of the flows behind ``res``."""
+    return res.rounds * res.arcs / FLOW_ARCS_PER_SECOND
 
 
 def late_share(net: Network, sched: Schedule) -> float:
@@ -218,17 +248,37 @@ def optimise(
     initial: Schedule | None = None,
     on_progress: Callable[[dict[str, float]], None] | None = None,
     max_iterations: int | None = None,
-    workers: int = 1,
+    workers: int = 0,
     gap_target: float = DEFAULT_GAP_TARGET,
     move_penalty: float = 0.0,
     bound_in_background: bool = True,
     baseline: Schedule | None = None,
+    wall_limit: float | None = None,
 ) -> OptOutcome:
     """Improve on greedy until ``time_limit`` seconds or ``max_iterations`` LNS steps.
 
+    ``workers``: cores to use (0: all). With one, nothing runs beside the
+    search and ``time_limit`` is measured in work (:class:`WorkClock`), so a
+    seed gives the same plan on every run; ``wall_limit`` (default
+    ``time_limit``) then still stops a run on a slower machine.
     ``baseline``: greedy's schedule when the caller has it already.
     """
-    clock = MaxRuntime(time_limit)
+    cm = CostModel(net)
+    deterministic = workers == 1
+    wall = time_limit if wall_limit is None else wall_limit
+    clock: MaxRuntime = (
+        WorkClock(time_limit, lambda: cm.work, WORK_PER_SECOND, wall_seconds=wall)
+        if deterministic
+        else MaxRuntime(min(time_limit, wall))
+    )
+
+    charges: dict[str, float] = {}
+
+    def charge(what: str, seconds: float) -> None:
+        if isinstance(clock, WorkClock):
+            clock.charge(seconds)
+            charges[what] = charges.get(what, 0.0) + seconds
+
     criterion: StoppingCriterion = stop if stop is not None else clock
     lns_stop: StoppingCriterion = (
         MultipleCriteria([criterion, MaxIterations(max_iterations)])
@@ -247,8 +297,9 @@ def optimise(
             on_progress(entry)
 
     t0 = time.perf_counter()
-    cm = CostModel(net)
     finish = net.finish_slots()
+    if baseline is None:
+        charge("construct", greedy_seconds(net))
     base = greedy(net) if baseline is None else baseline
     incumbent = State.from_schedule(net, cm, base)
     stable = initial is not None and move_penalty > 0
@@ -269,14 +320,20 @@ def optimise(
     # lab-pooled bound. Otherwise the exact flow also comes back to guide the
     # search from its majority rounding, while one round of the restricted
     # flow guides it until then.
-    large_network = count_arcs(net, finish) > EXACT_ARC_LIMIT
+    spec_arcs = count_arcs(net, finish)
+    large_network = spec_arcs > EXACT_ARC_LIMIT
     overloaded = large_network and late_share(net, base) > OVERLOAD_LATE_SHARE
     # each extra greedy start costs seconds on a large instance
     large = net.n_batches > MANY_BATCHES
     background: BackgroundBound | None = None
     # a flow that cannot return in time would only hold memory (7.8 GB at
     # 100,000 batches) and the other core
-    if large_network and bound_in_background and chain_flow_seconds(net, finish) < time_limit:
+    if (
+        large_network
+        and bound_in_background
+        and not deterministic
+        and chain_flow_seconds(net, finish) < time_limit
+    ):
         background = BackgroundBound(net, finish, decompose=not overloaded and not stable)
         if not background.started:
             background = None
@@ -290,12 +347,14 @@ def optimise(
     slack = net.deadline_s - best_result
     # a short limit on a large network: the restricted flow (which OR-Tools
     # cannot stop) would take the whole limit, so bound with the pooled labs
-    quick = (
-        large_network
-        and not overloaded
-        and min(count_arcs(net, finish), RESTRICTED_ARC_BUDGET) / RESTRICTED_ARCS_PER_SECOND
-        > 0.5 * clock.remaining
-    )
+    round_seconds = min(spec_arcs, RESTRICTED_ARC_BUDGET) / RESTRICTED_ARCS_PER_SECOND
+    quick = large_network and not overloaded and round_seconds > 0.5 * clock.remaining
+    max_rounds = 8
+    if background is not None:
+        max_rounds = 1  # the exact bound is on its way: one round guides until it comes
+    elif deterministic:
+        # rounds by forecast, not by the clock, so that every run does as many
+        max_rounds = int(np.clip(BOUND_SHARE * clock.remaining // round_seconds, 1, 8))
     try:
         if overloaded or quick:
             bound_res = grouped_bound(net, finish, lab_groups(net, GROUP_SPLITS))
@@ -304,14 +363,15 @@ def optimise(
                 net,
                 finish=finish,
                 keep_flow=True,
-                time_limit=BOUND_SHARE * clock.remaining,
+                time_limit=None if deterministic else BOUND_SHARE * clock.remaining,
                 upper=incumbent.total,
                 guide_first=large,
-                # the exact bound is on its way: one round guides until it comes
-                max_rounds=1 if background is not None else 8,
+                max_rounds=max_rounds,
             )
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
+    if bound_res is not None:
+        charge("flow", flow_seconds(bound_res))
     timings["flow"] = time.perf_counter() - t0
     if overloaded and not stable:
         t0 = time.perf_counter()
@@ -319,6 +379,7 @@ def optimise(
         # sorts by its last key first); least slack did about as well, and each
         # greedy costs seconds of search
         order = np.lexsort((best_result, net.deadline_s, -net.weight))
+        charge("round", greedy_seconds(net))
         st = State.from_schedule(net, cm, greedy(net, order))
         if st.total < incumbent.total:
             incumbent = st
@@ -342,6 +403,9 @@ def optimise(
             # a second round re-solves a large flow for little gain there
             rounds = 2 if clock.remaining > 0.3 * time_limit and not large else 1
             starts.append(round_flow(net, bound_res, rounds=rounds))
+            # a second round re-solves the split batches only: a fraction of the arcs
+            charge("round", (rounds - 1) * bound_res.arcs / (4 * FLOW_ARCS_PER_SECOND))
+        charge("round", len(starts) * greedy_seconds(net))
         for sched in starts:
             st = State.from_schedule(net, cm, sched)
             if st.total < incumbent.total:
@@ -419,11 +483,29 @@ def optimise(
             bound_res = replace(bound_res, value=better[0], method=better[1])
             report(incumbent.total, better[0])
         timings["bound_wait"] = time.perf_counter() - t0
+    repeatable = False
+    if isinstance(clock, WorkClock):
+        log.info(
+            "work clock: %.1f of %.1f s (forecast %s; search %.1f s)",
+            clock.elapsed,
+            clock.seconds,
+            ", ".join(f"{k} {v:.1f}" for k, v in charges.items()),
+            cm.work / WORK_PER_SECOND,
+        )
+        if clock.wall_stopped or clock.wall.expired:
+            log.warning(
+                "the wall clock stopped the search before its work budget, so this "
+                "run may not repeat exactly: this machine is slower than the budget "
+                "assumes, or busy"
+            )
+        else:
+            repeatable = True
     return OptOutcome(
         schedule=incumbent.to_schedule(),
         bound=bound_res,
         timings=timings,
         trace=trace,
-        stopped_by_limit=clock.remaining <= 0 and not lns.proven_optimal,
+        stopped_by_limit=clock.expired and not lns.proven_optimal,
         proven_optimal=lns.proven_optimal,
+        repeatable=repeatable,
     )

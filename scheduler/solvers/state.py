@@ -15,6 +15,10 @@ from scheduler.network import Network
 from scheduler.schedule import UNASSIGNED, Schedule
 from scheduler.solvers.labqueue import (
     SNAPSHOT_EVERY,
+    WORK_PRICE_CALL,
+    WORK_PRICE_ENTRY,
+    WORK_REFILL_CALL,
+    WORK_REFILL_ENTRY,
     CostModel,
     fill_chunks,
     fill_queue,
@@ -138,10 +142,12 @@ class State:
             free = self._snap_arrays[lab][k]
             first_free = self._snaps[lab][k][1]
             total = self._prefix_cost[lab][start] if start else 0.0
+        queue = self._queue_arrays[lab]
+        self.cm.work += WORK_PRICE_CALL + WORK_PRICE_ENTRY * (queue.size - start)
         cost, last = price_kernel(
             free,
             first_free,
-            self._queue_arrays[lab],
+            queue,
             start,
             remove_at,
             insert_batch,
@@ -167,6 +173,7 @@ class State:
 
     def _refill(self, lab: int) -> float:
         q = self.queues[lab]
+        self.cm.work += WORK_REFILL_CALL + WORK_REFILL_ENTRY * len(q)
         snaps: list[tuple[list[int], int]] = []
         self._snaps[lab] = []
         c, fin = self.queue_cost(lab, q, record=snaps)

@@ -1,11 +1,14 @@
 """Composable stopping rules, called with the incumbent cost; True means stop.
 
-Tests stop on iterations (deterministic); the CLI stops on runtime.
+A wall clock (:class:`MaxRuntime`) stops a search wherever it finds it, so
+two runs differ; a :class:`WorkClock` measures time by the work done and
+stops a seeded single-core search at the same point on every run.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -26,6 +29,68 @@ class MaxRuntime:
     @property
     def remaining(self) -> float:
         return max(0.0, self.seconds - (time.perf_counter() - self.start))
+
+    @property
+    def wall_remaining(self) -> float:
+        return self.remaining
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining <= 0
+
+
+class WorkClock(MaxRuntime):
+    """Seconds as the work done measures them, with the wall clock as a backstop.
+
+    ``work()`` counts the search's work so far (a deterministic count);
+    ``per_second`` converts it to seconds of a reference machine, and
+    :meth:`charge` adds the forecast seconds of steps that count no work
+    (flows, constructions). Decisions taken on :attr:`remaining` are then the
+    same on every run. The wall clock (``wall_seconds``) still stops the
+    search if this machine is slower than the reference; :attr:`wall_stopped`
+    then says that the run may not repeat.
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        work: Callable[[], float],
+        per_second: float,
+        wall_seconds: float | None = None,
+    ) -> None:
+        super().__init__(seconds)
+        self.work = work
+        self.per_second = per_second
+        self.wall = MaxRuntime(seconds if wall_seconds is None else wall_seconds)
+        self.charged = 0.0
+        self.wall_stopped = False
+
+    def charge(self, seconds: float) -> None:
+        self.charged += max(0.0, seconds)
+
+    @property
+    def elapsed(self) -> float:
+        return self.charged + self.work() / self.per_second
+
+    def __call__(self, best_cost: float) -> bool:
+        if self.elapsed >= self.seconds:
+            return True
+        if self.wall(best_cost):
+            self.wall_stopped = True
+            return True
+        return False
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.seconds - self.elapsed)
+
+    @property
+    def wall_remaining(self) -> float:
+        return self.wall.remaining
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining <= 0 or self.wall_stopped
 
 
 class MaxIterations:
