@@ -76,8 +76,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _workers(text: str) -> int:
-    value = int(text)
+def workers_arg(text: str) -> int:
+    """``--workers``: 0 (all cores) or a count."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 (all cores) or more")
     return value
@@ -157,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=_workers,
+        type=workers_arg,
         default=0,
         help="cores to use (default 0: all); with 1 the time limit is measured in "
         "work, so the same seed gives the same plan",

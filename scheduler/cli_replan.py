@@ -148,9 +148,11 @@ def solve_options(p: argparse.ArgumentParser) -> None:
         "--freeze-minutes", type=int, default=60, help="pickups this close keep their lab"
     )
     p.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
+    from scheduler.cli import workers_arg
+
     p.add_argument(
         "--workers",
-        type=int,
+        type=workers_arg,
         default=0,
         help="cores per solve (default 0: all; 1: the same data gives the same plan)",
     )

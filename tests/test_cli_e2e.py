@@ -177,3 +177,19 @@ def test_fixtures_generate_then_plan(tmp_path):
     r = run("plan", tmp_path / "c", "-o", tmp_path / "c.csv", "--time-limit", 2, "-q")
     assert r.returncode == 0, r.stderr
     assert run("check", tmp_path / "c", tmp_path / "c.csv").returncode == 0
+
+
+def test_one_worker_gives_the_same_plan_file_twice(tmp_path):
+    outs = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for out in outs:
+        r = run("plan", COUNTY, "-o", out, "--time-limit", 6, "--seed", 4, "--workers", 1, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["repeatable"] is True
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_bad_workers_is_a_usage_error(tmp_path, value):
+    r = run("plan", COUNTY, "-o", tmp_path / "p.csv", "--workers", value)
+    assert r.returncode == 2
+    assert "--workers" in r.stderr
