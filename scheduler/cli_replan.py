@@ -124,17 +124,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         lease_seconds=args.lease_seconds,
         replan=replan_settings(args),
     )
+    from scheduler.cli import CliError
     from scheduler.clock import Clock
 
     try:
         clock = Clock.parse(args.clock)
     except ValueError as exc:
-        from scheduler.cli import CliError
-
         raise CliError(f"--clock {args.clock!r}: {exc}") from exc
     if clock.fixed is not None:
-        from scheduler.cli import CliError
-
         raise CliError("--clock: the worker's day runs on; give a start time without 'fixed:'")
     with contextlib.suppress(KeyboardInterrupt):
         run(url, settings, poll_seconds=args.poll_seconds, clock=clock)

@@ -174,7 +174,7 @@ def test_work_clock_counts_work_and_charges_not_the_wall():
     work = [0.0]
     clock = WorkClock(10.0, lambda: work[0], per_second=100.0, wall_seconds=300.0)
     assert clock.remaining == 10.0 and not clock(0.0)
-    clock.charge(4.0)
+    clock.charge("flow", 4.0)
     work[0] = 500.0  # 5 s of work
     assert clock.remaining == pytest.approx(1.0)
     assert not clock(0.0)

@@ -169,7 +169,7 @@ def tick_job(db_url: str, settings: dict[str, float], offset_seconds: float = 0.
     """
     engine = make_engine(db_url)
     try:
-        now = (datetime.now() + timedelta(seconds=offset_seconds)).replace(microsecond=0)
+        now = Clock(offset=timedelta(seconds=offset_seconds)).now()
         tick(engine, now, settings_from_args(settings), owner_id())
     finally:
         engine.dispose()

@@ -272,13 +272,6 @@ def optimise(
         else MaxRuntime(min(time_limit, wall))
     )
 
-    charges: dict[str, float] = {}
-
-    def charge(what: str, seconds: float) -> None:
-        if isinstance(clock, WorkClock):
-            clock.charge(seconds)
-            charges[what] = charges.get(what, 0.0) + seconds
-
     criterion: StoppingCriterion = stop if stop is not None else clock
     lns_stop: StoppingCriterion = (
         MultipleCriteria([criterion, MaxIterations(max_iterations)])
@@ -299,7 +292,7 @@ def optimise(
     t0 = time.perf_counter()
     finish = net.finish_slots()
     if baseline is None:
-        charge("construct", greedy_seconds(net))
+        clock.charge("construct", greedy_seconds(net))
     base = greedy(net) if baseline is None else baseline
     incumbent = State.from_schedule(net, cm, base)
     stable = initial is not None and move_penalty > 0
@@ -371,7 +364,7 @@ def optimise(
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
     if bound_res is not None:
-        charge("flow", flow_seconds(bound_res))
+        clock.charge("flow", flow_seconds(bound_res))
     timings["flow"] = time.perf_counter() - t0
     if overloaded and not stable:
         t0 = time.perf_counter()
@@ -379,7 +372,7 @@ def optimise(
         # sorts by its last key first); least slack did about as well, and each
         # greedy costs seconds of search
         order = np.lexsort((best_result, net.deadline_s, -net.weight))
-        charge("round", greedy_seconds(net))
+        clock.charge("round", greedy_seconds(net))
         st = State.from_schedule(net, cm, greedy(net, order))
         if st.total < incumbent.total:
             incumbent = st
@@ -404,8 +397,8 @@ def optimise(
             rounds = 2 if clock.remaining > 0.3 * time_limit and not large else 1
             starts.append(round_flow(net, bound_res, rounds=rounds))
             # a second round re-solves the split batches only: a fraction of the arcs
-            charge("round", (rounds - 1) * bound_res.arcs / (4 * FLOW_ARCS_PER_SECOND))
-        charge("round", len(starts) * greedy_seconds(net))
+            clock.charge("round", (rounds - 1) * bound_res.arcs / (4 * FLOW_ARCS_PER_SECOND))
+        clock.charge("round", len(starts) * greedy_seconds(net))
         for sched in starts:
             st = State.from_schedule(net, cm, sched)
             if st.total < incumbent.total:
@@ -489,7 +482,7 @@ def optimise(
             "work clock: %.1f of %.1f s (forecast %s; search %.1f s)",
             clock.elapsed,
             clock.seconds,
-            ", ".join(f"{k} {v:.1f}" for k, v in charges.items()),
+            ", ".join(f"{k} {v:.1f}" for k, v in clock.charges.items()),
             cm.work / WORK_PER_SECOND,
         )
         if clock.wall_stopped or clock.wall.expired:

@@ -38,6 +38,9 @@ class MaxRuntime:
     def expired(self) -> bool:
         return self.remaining <= 0
 
+    def charge(self, what: str, seconds: float) -> None:
+        """A forecast of a step's time: the wall clock measured it already."""
+
 
 class WorkClock(MaxRuntime):
     """Seconds as the work done measures them, with the wall clock as a backstop.
@@ -45,10 +48,10 @@ class WorkClock(MaxRuntime):
     ``work()`` counts the search's work so far (a deterministic count);
     ``per_second`` converts it to seconds of a reference machine, and
     :meth:`charge` adds the forecast seconds of steps that count no work
-    (flows, constructions). Decisions taken on :attr:`remaining` are then the
-    same on every run. The wall clock (``wall_seconds``) still stops the
-    search if this machine is slower than the reference; :attr:`wall_stopped`
-    then says that the run may not repeat.
+    (flows, constructions; :attr:`charges` keeps them by step). Decisions
+    taken on :attr:`remaining` are then the same on every run. The wall clock
+    (``wall_seconds``) still stops the search if this machine is slower than
+    the reference; :attr:`wall_stopped` then says that the run may not repeat.
     """
 
     def __init__(
@@ -62,15 +65,15 @@ class WorkClock(MaxRuntime):
         self.work = work
         self.per_second = per_second
         self.wall = MaxRuntime(seconds if wall_seconds is None else wall_seconds)
-        self.charged = 0.0
+        self.charges: dict[str, float] = {}
         self.wall_stopped = False
 
-    def charge(self, seconds: float) -> None:
-        self.charged += max(0.0, seconds)
+    def charge(self, what: str, seconds: float) -> None:
+        self.charges[what] = self.charges.get(what, 0.0) + max(0.0, seconds)
 
     @property
     def elapsed(self) -> float:
-        return self.charged + self.work() / self.per_second
+        return sum(self.charges.values()) + self.work() / self.per_second
 
     def __call__(self, best_cost: float) -> bool:
         if self.elapsed >= self.seconds:
