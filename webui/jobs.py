@@ -38,7 +38,8 @@ class JobContext:
         with self.sessions() as s, s.begin():
             s.execute(
                 update(m.Job)
-                .where(m.Job.id == self.job_id)
+                # A late report must not rewrite a finished job's progress.
+                .where(m.Job.id == self.job_id, m.Job.state.in_(("queued", "running")))
                 .values(progress=max(0.0, min(1.0, fraction)), message=message[:2000])
             )
 

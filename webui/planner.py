@@ -83,6 +83,8 @@ def replan_job(app: Flask, user: str, reason: str) -> Any:
                 out = replan(engine, now, settings=settings.replan)
             finally:
                 done.set()
+                # A tick mid-write would land after the job's final state.
+                ticker.join()
         return {
             "plan_id": out.version_id,
             "published": out.published,

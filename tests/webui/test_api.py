@@ -575,6 +575,24 @@ def test_kpis_of_the_published_plan(app, ops, world):
     assert sum(v["tubes"] for v in k["per_priority"].values()) == k["total_tubes"]
 
 
+def test_a_late_progress_report_leaves_a_finished_job_at_one(app, ops):
+    # The re-plan job's progress ticker runs in its own thread; a report that
+    # lands after the job finished once turned a done job back to 53 %.
+    from webui.jobs import jobs_of
+
+    late: list[Any] = []
+
+    def work(ctx: Any) -> dict[str, Any]:
+        ctx.progress(0.4, "half way")
+        late.append(ctx)
+        return {}
+
+    job_id = jobs_of(app).submit("replan", "ops", work, run_inline=True)
+    late[0].progress(0.53, "solving: 31 s")
+    job = ok(ops.get(f"{API}/jobs/{job_id}"))
+    assert job["state"] == "done" and job["progress"] == 1.0
+
+
 def test_replan_answers_202_with_a_job_to_poll(app, ops):
     r = ops.post(f"{API}/replan", json={"reason": "testing"})
     started = ok(r, 202)
