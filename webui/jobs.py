@@ -47,6 +47,15 @@ class JobContext:
 JobFn = Callable[[JobContext], dict[str, Any]]
 
 
+class JobFailed(Exception):
+    """A job that ends ``failed`` for a reason its user is told (no traceback logged):
+    the message is the job's message, ``result`` its result."""
+
+    def __init__(self, message: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result or {}
+
+
 class Jobs:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, workers: int = 2) -> None:
         self.sessions = sessions
@@ -93,18 +102,23 @@ class Jobs:
         self._set(ctx.job_id, state="running")
         try:
             result = fn(ctx)
+        except JobFailed as exc:
+            log.info("job %s failed: %s", ctx.job_id, str(exc)[:200])
+            self._fail(ctx.job_id, str(exc), exc.result)
+            return
         except Exception as exc:
             log.error("job %s failed:\n%s", ctx.job_id, traceback.format_exc())
-            self._set(
-                ctx.job_id,
-                state="failed",
-                message=f"{type(exc).__name__}: {exc}"[:2000],
-                finished_at=self.clock.now(),
-            )
+            self._fail(ctx.job_id, f"{type(exc).__name__}: {exc}")
             return
         self._set(
             ctx.job_id, state="done", progress=1.0, result=result, finished_at=self.clock.now()
         )
+
+    def _fail(self, job_id: str, message: str, result: dict[str, Any] | None = None) -> None:
+        values: dict[str, Any] = {"message": message[:2000], "finished_at": self.clock.now()}
+        if result is not None:
+            values["result"] = result
+        self._set(job_id, state="failed", **values)
 
     def _set(self, job_id: str, **values: Any) -> None:
         with self.sessions() as s, s.begin():

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "REPLAN_WORKERS": 0,
     "REPLAN_MOVE_PENALTY": 100.0,
     "UPLOAD_MAX_FUTURE_HOURS": 6.0,
+    # a commit of a larger file is stored by a background job (county page and API)
+    "UPLOAD_JOB_BYTES": 2 * 2**20,
     "BENCH_DIR": "build/bench",
 }
 

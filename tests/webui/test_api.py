@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from scheduler.store import models as m
+from tests.store.conftest import fingerprint
 from tests.webui.conftest import COUNTY, NOW, OTHER_COUNTY, token_of
 from webui import db
 from webui.accounts import issue_token
+from webui.api import schemas as sc
 
 API = "/api/v1"
 UPLOADS = Path("fixtures/demo/uploads")
@@ -142,6 +144,16 @@ def ok(r: Any, status: int = 200) -> Any:
     assert r.status_code == status, (r.status_code, r.get_data(as_text=True)[:800])
     assert r.mimetype == "application/json"
     return r.get_json()
+
+
+def poll(client: FlaskClient, url: str, seconds: float = 60) -> Any:
+    """The job at ``url`` once it is done or failed (or as it is after ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        job = ok(client.get(url))
+        if job["state"] in ("done", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
 
 
 def csv_upload(county: str, rows: list[str]) -> bytes:
@@ -381,6 +393,92 @@ def test_commit_of_good_rows_only_is_201_partial(app):
     assert one["outcome"] == "partial" and one["errors"][0]["row"] == 3
 
 
+def _tables_but_jobs_and_tokens(app: Flask) -> dict[str, tuple[int, str]]:
+    """Every table's fingerprint but the jobs' and the tokens' (a bearer call records its use)."""
+    tables = fingerprint(app.extensions["natsched.engine"])
+    return {k: v for k, v in tables.items() if k not in ("jobs", "api_tokens")}
+
+
+def test_a_large_commit_answers_202_and_its_job_stores_the_file_once(app):
+    app.config["UPLOAD_MAX_FUTURE_HOURS"] = 48.0
+    app.config["UPLOAD_JOB_BYTES"] = 1000
+    county = as_bearer(app, "county")
+    f = UPLOADS / f"{COUNTY}.xlsx"
+    assert f.stat().st_size > 1000
+
+    def send(mode: str = "commit") -> Any:
+        return county.post(
+            f"{API}/uploads",
+            data={"file": (io.BytesIO(f.read_bytes()), f.name), "mode": mode},
+            content_type="multipart/form-data",
+        )
+
+    dry = ok(send("dry-run"))  # a dry run is answered in the request, whatever the size
+    assert dry["status"] == "dry-run" and dry["rows_valid"] > 0
+    r = send()
+    started = ok(r, 202)
+    assert set(started) == {"job_id", "poll_url"}
+    assert r.headers["Location"] == started["poll_url"] == f"{API}/jobs/{started['job_id']}"
+    job = poll(county, started["poll_url"])
+    assert job["state"] == "done" and job["kind"] == "upload", job
+    # the result is what the synchronous answer carries
+    rep = sc.UploadReportOut.model_validate(job["result"]).model_dump(mode="json")
+    assert rep == job["result"]
+    assert rep["status"] == "stored" and rep["county_code"] == COUNTY and rep["errors"] == []
+    assert rep["rows_stored"] == dry["rows_valid"] and rep["batches_created"] > 0
+    with app.app_context():
+        s = db.session()
+        assert s.scalars(select(m.Upload.id)).all() == [rep["upload_id"]]
+        stored = s.scalar(
+            select(func.count())
+            .select_from(m.SampleCount)
+            .where(m.SampleCount.upload_id == rep["upload_id"])
+        )
+        assert stored == rep["rows_stored"]
+    # the same file again, by a job then in the request: a duplicate, stored once
+    again = poll(county, ok(send(), 202)["poll_url"])
+    assert again["state"] == "done"
+    assert again["result"]["status"] == "duplicate"
+    assert again["result"]["upload_id"] == rep["upload_id"]
+    app.config["UPLOAD_JOB_BYTES"] = f.stat().st_size
+    small = ok(send())  # not over the limit: answered in the request
+    assert small["status"] == "duplicate" and small["upload_id"] == rep["upload_id"]
+    with app.app_context():
+        assert db.session().scalars(select(m.Upload.id)).all() == [rep["upload_id"]]
+    # another county's office cannot see the job
+    assert_error(as_bearer(app, "county_other").get(started["poll_url"]), 404)
+    # the document says so
+    doc = ok(county.get(f"{API}/openapi.json"))
+    accepted = doc["paths"][f"{API}/uploads"]["post"]["responses"]["202"]
+    assert accepted["content"]["application/json"]["schema"]["$ref"].endswith("/JobStarted")
+    assert "Location" in accepted["headers"]
+
+
+def test_a_large_refused_commit_fails_its_job_with_located_errors_and_stores_nothing(app):
+    app.config["UPLOAD_JOB_BYTES"] = 100
+    county = as_bearer(app, "county")
+    bad = csv_upload(
+        COUNTY,
+        [f"{COUNTY},S-NOPE,x,34.0,113.8,2022-01-09T06:00,2022-01-09T07:00,fever_clinic,1,abc,6,"],
+    )
+    assert len(bad) > 100
+    before = _tables_but_jobs_and_tokens(app)
+    r = county.post(
+        f"{API}/uploads",
+        data={"file": (io.BytesIO(bad), "bad.csv"), "mode": "commit"},
+        content_type="multipart/form-data",
+    )
+    job = poll(county, ok(r, 202)["poll_url"])
+    assert job["state"] == "failed", job
+    errors = job["result"]["errors"]
+    assert job["result"]["status"] == "rejected" and job["result"]["filename"] == "bad.csv"
+    assert {(e["row"], e["column"]) for e in errors} >= {(2, "site_id"), (2, "people")}
+    assert "nothing was stored" in job["message"]
+    assert "bad.csv: row 2, column 'site_id'" in job["message"]
+    assert "bad.csv: row 2, column 'people'" in job["message"]
+    assert _tables_but_jobs_and_tokens(app) == before
+
+
 def test_upload_form_is_checked(app):
     county = as_bearer(app, "county")
     url = f"{API}/uploads"
@@ -597,12 +695,7 @@ def test_replan_answers_202_with_a_job_to_poll(app, ops):
     r = ops.post(f"{API}/replan", json={"reason": "testing"})
     started = ok(r, 202)
     assert r.headers["Location"] == started["poll_url"] == f"{API}/jobs/{started['job_id']}"
-    deadline = time.monotonic() + 60
-    while True:
-        job = ok(ops.get(started["poll_url"]))
-        if job["state"] in ("done", "failed") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    job = poll(ops, started["poll_url"])
     assert job["state"] == "done", job
     assert job["kind"] == "replan" and job["progress"] == 1.0
     assert job["result"]["plan_id"] > 1

@@ -88,6 +88,7 @@ class Operation:
     response: type[BaseModel]
     status: int = 200
     also: tuple[int, ...] = ()  # other success statuses with the same body
+    also_bodies: dict[int, type[BaseModel]] = field(default_factory=dict)  # ... with their own
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
     body_required: bool = True
@@ -164,6 +165,7 @@ def operation(
     response: type[BaseModel],
     status: int = 200,
     also: tuple[int, ...] = (),
+    also_bodies: dict[int, type[BaseModel]] | None = None,
     query: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
     body_required: bool = True,
@@ -172,7 +174,10 @@ def operation(
     description: str = "",
     tag: str = "",
 ) -> Callable[[F], F]:
-    """Declare an operation. ``path`` uses OpenAPI syntax (``/labs/{lab_id}``)."""
+    """Declare an operation. ``path`` uses OpenAPI syntax (``/labs/{lab_id}``).
+
+    ``also`` lists other success statuses answered with ``response``; ``also_bodies``
+    other success statuses with a body of their own (e.g. 202 with a job to poll)."""
     names = _PARAM.findall(path)
     rule = _PARAM.sub(lambda mt: f"<{PATH_PARAMS[mt.group(1)][0]}:{mt.group(1)}>", path)
     rule = rule.replace("<string:", "<")
@@ -188,6 +193,7 @@ def operation(
             response=response,
             status=status,
             also=also,
+            also_bodies=dict(also_bodies or {}),
             query=query,
             body=body,
             body_required=body_required,

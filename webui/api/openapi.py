@@ -79,6 +79,8 @@ def _models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     seen: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(sc.Error, "serialization"): None}
     for op in OPERATIONS:
         seen[(op.response, "serialization")] = None
+        for model in op.also_bodies.values():
+            seen[(model, "serialization")] = None
         if op.body is not None:
             seen[(op.body, "validation")] = None
     return list(seen)
@@ -210,10 +212,11 @@ def _strip(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _responses(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for status in (op.status, *op.also):
+    bodies = {status: op.response for status in (op.status, *op.also)} | op.also_bodies
+    for status, model in sorted(bodies.items()):
         resp: dict[str, Any] = {
             "description": STATUS_TEXT.get(status, "OK"),
-            "content": {"application/json": {"schema": refs[op.response]}},
+            "content": {"application/json": {"schema": refs[model]}},
         }
         if status in (201, 202):
             resp["headers"] = {

@@ -47,6 +47,8 @@ from webui.api.framework import (
 from webui.errors import ApiError
 from webui.jobs import job_dict, jobs_of
 from webui.planner import replan_job
+from webui.settings import DEFAULTS
+from webui.upload_jobs import runs_as_job, submit_upload
 
 log = logging.getLogger(__name__)
 
@@ -256,11 +258,17 @@ def _upload_out(u: m.Upload) -> dict[str, Any]:
         "201 when rows were stored (all, or with accept_valid_rows the good ones), 200 for "
         "a file already stored, and 422 with the located errors in `details` when the file "
         "was refused (nothing is stored then). A file that cannot be read at all (not CSV "
-        "or XLSX, empty, header missing) is refused in either mode."
+        "or XLSX, empty, header missing) is refused in either mode.\n\n"
+        "A commit of a file larger than the server's UPLOAD_JOB_BYTES "
+        f"({DEFAULTS['UPLOAD_JOB_BYTES'] / 2**20:g} MiB by default) "
+        "answers 202 at once with a job to poll (`poll_url`, also as Location); the job's "
+        "result is the report above. A refused file ends the job `failed`, its located "
+        "errors in the job's message and result; nothing is stored then."
     ),
     roles=("ops", "county"),
     response=sc.UploadReportOut,
     also=(201,),
+    also_bodies={202: sc.JobStarted},
     multipart=FileField(sc.UploadForm, description="the file, as the `file` field"),
     tag="uploads",
 )
@@ -281,9 +289,21 @@ def post_upload(form: sc.UploadForm, file: Any) -> Reply:
             "invalid upload form",
             [{"field": "county", "message": f"unknown county {county}", "type": "unknown"}],
         )
-    s = db.session()
     data = file.read()
     settings = IngestSettings(max_future_hours=float(current_app.config["UPLOAD_MAX_FUTURE_HOURS"]))
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if form.mode == "commit" and runs_as_job(app, len(data)):
+        job_id = submit_upload(
+            app,
+            data,
+            file.filename or "upload",
+            county,
+            user=p.username,
+            accept_valid_rows=form.accept_valid_rows,
+            settings=settings,
+        )
+        return _job_started(job_id)
+    s = db.session()
     report = upload(
         s,
         data,
@@ -769,9 +789,15 @@ def _empty_plan() -> Any:
 def replan(body: sc.ReplanIn) -> Reply:
     p = who()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    job_id = jobs_of(app).submit("replan", p.username, replan_job(app, p.username, body.reason))
+    return _job_started(
+        jobs_of(app).submit("replan", p.username, replan_job(app, p.username, body.reason))
+    )
+
+
+def _job_started(job_id: str) -> Reply:
+    """202 with the job's id and poll URL, the URL also as Location."""
     url = url_for("api.get_job", job_id=job_id)
-    return Reply(sc.JobStarted(job_id=job_id, poll_url=url), headers={"Location": url})
+    return Reply(sc.JobStarted(job_id=job_id, poll_url=url), status=202, headers={"Location": url})
 
 
 @operation(

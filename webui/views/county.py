@@ -3,7 +3,8 @@
 A file is checked by ``scheduler.ingest.upload`` in dry-run mode and kept
 server-side under a random token until the office commits it or an hour
 passes; the browser never sends it twice and it is never served back. A
-file over ``UPLOAD_JOB_BYTES`` is stored by a background job.
+file over ``UPLOAD_JOB_BYTES`` is stored by a background job (``webui.upload_jobs``,
+the API's too).
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ from scheduler.store import models as m
 from webui import db
 from webui.auth import check_county, principal, roles_required
 from webui.clock import now as _now
-from webui.jobs import JobContext, job_dict, jobs_of
+from webui.jobs import job_dict
 from webui.labels import current_lang
 from webui.labels import say as _t
+from webui.upload_jobs import runs_as_job, submit_upload
 from webui.views.planview import plan_view
 
 bp = Blueprint("county", __name__, url_prefix="/county")
@@ -224,8 +226,17 @@ def commit(code: str) -> Any:
     accept = request.form.get("accept_valid_rows") == "1"
     who = principal()
     assert who is not None
-    if len(data) > int(current_app.config.get("UPLOAD_JOB_BYTES", 2 * 2**20)):
-        job = _commit_job(data, meta["name"], code, who.username, accept)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if runs_as_job(app, len(data)):
+        job = submit_upload(
+            app,
+            data,
+            meta["name"],
+            code,
+            user=who.username,
+            accept_valid_rows=accept,
+            settings=_settings(),
+        )
         flash(_t("county.job_started", job=job), "info")
         return redirect(url_for("county.home", code=code, job=job))
     s = db.session()
@@ -252,32 +263,6 @@ def _flash_report(status: str, rows: int, batches: int, errors: int) -> None:
         flash(_t("county.duplicate"), "info")
     else:
         flash(_t("county.rejected", errors=errors), "error")
-
-
-def _commit_job(data: bytes, name: str, code: str, user: str, accept: bool) -> str:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = _settings()
-
-    def run(ctx: JobContext) -> dict[str, Any]:
-        ctx.progress(0.1, "checking and storing")
-        with ctx.sessions() as s, s.begin():
-            rep = upload(
-                s,
-                data,
-                name,
-                code,
-                user=user,
-                now=ctx.clock.now(),
-                mode="commit",
-                accept_valid_rows=accept,
-                settings=settings,
-            )
-            out = rep.to_dict()
-        return {k: out[k] for k in ("status", "rows_stored", "batches_created", "upload_id")} | {
-            "errors": len(out["errors"])
-        }
-
-    return jobs_of(app).submit("upload", user, run)
 
 
 @bp.get("/<code>/jobs/<job_id>")
