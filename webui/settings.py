@@ -20,6 +20,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response
 
 from scheduler.ingest.reader import MAX_BYTES
+from scheduler.ingest.upload import IngestSettings
 from scheduler.store.db import database_url
 
 DEFAULTS: dict[str, Any] = {
@@ -60,6 +61,11 @@ def configure(app: Flask, config: dict[str, Any] | None) -> None:
     app.config["DATABASE_URL"] = database_url(app.config.get("DATABASE_URL"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+
+
+def ingest_settings(app: Flask) -> IngestSettings:
+    """How uploads are checked, from the app's settings (county page and API alike)."""
+    return IngestSettings(max_future_hours=float(app.config["UPLOAD_MAX_FUTURE_HOURS"]))
 
 
 def _instance_secret(folder: Path) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 
 from flask import Flask
 
-from scheduler.ingest.upload import IngestSettings, UploadReport, upload
+from scheduler.ingest.upload import UploadReport, upload
 from webui.jobs import JobContext, JobFailed, jobs_of
+from webui.settings import ingest_settings
 
 
 def runs_as_job(app: Flask, size: int) -> bool:
@@ -36,9 +37,11 @@ def submit_upload(
     *,
     user: str,
     accept_valid_rows: bool,
-    settings: IngestSettings,
 ) -> str:
-    """Start the job that checks and stores ``data`` as ``county``'s upload; its id."""
+    """Start the job that checks and stores ``data`` as ``county``'s upload; its id.
+
+    The checks are the app's settings as they are now, when the job is submitted."""
+    settings = ingest_settings(app)
 
     def run(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(0.1, "checking and storing")

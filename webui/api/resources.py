@@ -25,7 +25,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.evaluate import evaluate
-from scheduler.ingest.upload import IngestSettings, upload
+from scheduler.ingest.upload import upload
 from scheduler.replan import events
 from scheduler.replan.core import planning_problem, published
 from scheduler.replan.diff import diff_plans
@@ -47,7 +47,7 @@ from webui.api.framework import (
 from webui.errors import ApiError
 from webui.jobs import job_dict, jobs_of
 from webui.planner import replan_job
-from webui.settings import DEFAULTS
+from webui.settings import DEFAULTS, ingest_settings
 from webui.upload_jobs import runs_as_job, submit_upload
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,6 @@ def post_upload(form: sc.UploadForm, file: Any) -> Reply:
             [{"field": "county", "message": f"unknown county {county}", "type": "unknown"}],
         )
     data = file.read()
-    settings = IngestSettings(max_future_hours=float(current_app.config["UPLOAD_MAX_FUTURE_HOURS"]))
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if form.mode == "commit" and runs_as_job(app, len(data)):
         job_id = submit_upload(
@@ -300,7 +299,6 @@ def post_upload(form: sc.UploadForm, file: Any) -> Reply:
             county,
             user=p.username,
             accept_valid_rows=form.accept_valid_rows,
-            settings=settings,
         )
         return _job_started(job_id)
     s = db.session()
@@ -313,7 +311,7 @@ def post_upload(form: sc.UploadForm, file: Any) -> Reply:
         now=now(),
         mode=form.mode,
         accept_valid_rows=form.accept_valid_rows,
-        settings=settings,
+        settings=ingest_settings(app),
     )
     if report.status == "rejected":
         s.rollback()

@@ -34,7 +34,7 @@ from flask import (
 from sqlalchemy import select
 
 from scheduler.fixturegen.uploads import COLUMNS, COLUMNS_ZH
-from scheduler.ingest import IngestSettings, upload
+from scheduler.ingest import upload
 from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
 from scheduler.ingest.upload import safe_name
 from scheduler.store import models as m
@@ -44,16 +44,13 @@ from webui.clock import now as _now
 from webui.jobs import job_dict
 from webui.labels import current_lang
 from webui.labels import say as _t
+from webui.settings import ingest_settings
 from webui.upload_jobs import runs_as_job, submit_upload
 from webui.views.planview import plan_view
 
 bp = Blueprint("county", __name__, url_prefix="/county")
 PENDING_SECONDS = 3600
 PREVIEW_ROWS = 300
-
-
-def _settings() -> IngestSettings:
-    return IngestSettings(max_future_hours=float(current_app.config["UPLOAD_MAX_FUTURE_HOURS"]))
 
 
 def _pending_dir() -> Path:
@@ -157,7 +154,7 @@ def check(code: str) -> Any:
         user=who.username,
         now=_now(),
         mode="dry-run",
-        settings=_settings(),
+        settings=ingest_settings(current_app),
     )
     db.session().rollback()  # a dry run stores nothing
     token = secrets.token_urlsafe(16)
@@ -235,7 +232,6 @@ def commit(code: str) -> Any:
             code,
             user=who.username,
             accept_valid_rows=accept,
-            settings=_settings(),
         )
         flash(_t("county.job_started", job=job), "info")
         return redirect(url_for("county.home", code=code, job=job))
@@ -249,7 +245,7 @@ def commit(code: str) -> Any:
         now=_now(),
         mode="commit",
         accept_valid_rows=accept,
-        settings=_settings(),
+        settings=ingest_settings(current_app),
     )
     s.commit()
     _flash_report(report.status, report.rows_stored, report.batches_created, len(report.errors))
