@@ -17,8 +17,9 @@ ids that do not exist.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app, url_for
 from sqlalchemy import Select, func, or_, select
@@ -56,13 +57,25 @@ ALL = ROLES
 OPS = ("ops",)
 #: how far from now an outage report may reach
 OUTAGE_REACH = timedelta(days=366)
+L = TypeVar("L", bound=sc.PageInfo)
 
 
-def _page(stmt: Select[Any, *tuple[Any, ...]], q: sc.Page) -> tuple[list[Any], int]:
+def paged(
+    listing: type[L],
+    stmt: Select[Any, *tuple[Any, ...]],
+    q: sc.Page,
+    items: Callable[[list[Any]], list[Any]],
+    **extra: Any,
+) -> L:
+    """Page ``q`` of what ``stmt`` selects, as ``listing``: ``page``, ``per_page``, ``total``
+    (of all pages), ``items`` (``items`` of the page's rows) and the ``extra`` fields."""
     s = db.session()
     total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = s.execute(stmt.limit(q.per_page).offset((q.page - 1) * q.per_page)).all()
-    return list(rows), int(total)
+    return listing.model_validate(
+        {"page": q.page, "per_page": q.per_page, "total": int(total), "items": items(list(rows))}
+        | extra
+    )
 
 
 def _forbidden(what: str) -> ApiError:
@@ -219,12 +232,11 @@ def list_sites(q: sc.SiteQuery) -> sc.SiteList:
     stmt = select(m.Site).order_by(m.Site.site_id)
     if county is not None:
         stmt = stmt.where(m.Site.county_code == county)
-    rows, total = _page(stmt, q)
-    return sc.SiteList(
-        page=q.page,
-        per_page=q.per_page,
-        total=total,
-        items=[sc.SiteOut.model_validate(r[0], from_attributes=True) for r in rows],
+    return paged(
+        sc.SiteList,
+        stmt,
+        q,
+        lambda rows: [sc.SiteOut.model_validate(r[0], from_attributes=True) for r in rows],
     )
 
 
@@ -342,12 +354,8 @@ def list_uploads(q: sc.UploadQuery) -> sc.UploadList:
     stmt = select(m.Upload).order_by(m.Upload.id.desc())
     if county is not None:
         stmt = stmt.where(m.Upload.county_code == county)
-    rows, total = _page(stmt, q)
-    return sc.UploadList(
-        page=q.page,
-        per_page=q.per_page,
-        total=total,
-        items=[sc.UploadOut(**_upload_out(r[0])) for r in rows],
+    return paged(
+        sc.UploadList, stmt, q, lambda rows: [sc.UploadOut(**_upload_out(r[0])) for r in rows]
     )
 
 
@@ -469,7 +477,11 @@ def list_batches(q: sc.BatchQuery) -> sc.BatchList:
         stmt = stmt.where(m.Batch.status == q.status)
     if q.priority is not None:
         stmt = stmt.where(m.Batch.priority == q.priority)
-    rows, total = _page(stmt, q)
+    return paged(sc.BatchList, stmt, q, lambda rows: _batch_items(s, rows, pub_id))
+
+
+def _batch_items(s: Session, rows: list[Any], pub_id: int | None) -> list[sc.BatchOut]:
+    """A page of (batch, county) rows, each with its lab in the published plan."""
     ids = [r[0].batch_id for r in rows]
     lab_of: dict[str, str] = {}
     if ids and pub_id is not None:
@@ -481,12 +493,7 @@ def list_batches(q: sc.BatchQuery) -> sc.BatchList:
                 )
             )
         }
-    return sc.BatchList(
-        page=q.page,
-        per_page=q.per_page,
-        total=total,
-        items=[sc.BatchOut(**_batch_fields(r[0], r[1], lab_of.get(r[0].batch_id))) for r in rows],
-    )
+    return [sc.BatchOut(**_batch_fields(r[0], r[1], lab_of.get(r[0].batch_id))) for r in rows]
 
 
 @operation(
@@ -632,13 +639,7 @@ def list_plans(q: sc.PlanQuery) -> sc.PlanList:
     stmt = select(m.PlanVersion).order_by(m.PlanVersion.id.desc())
     if q.published is not None:
         stmt = stmt.where(m.PlanVersion.published.is_(q.published))
-    rows, total = _page(stmt, q)
-    return sc.PlanList(
-        page=q.page,
-        per_page=q.per_page,
-        total=total,
-        items=[sc.PlanOut(**_plan_out(r[0])) for r in rows],
-    )
+    return paged(sc.PlanList, stmt, q, lambda rows: [sc.PlanOut(**_plan_out(r[0])) for r in rows])
 
 
 @operation(
@@ -691,13 +692,12 @@ def plan_rows(plan_id: int, q: sc.RowQuery) -> sc.RowList:
         stmt = stmt.where(m.PlanRow.lab_id == q.lab)
     if q.batch is not None:
         stmt = stmt.where(m.PlanRow.batch_id == q.batch)
-    rows, total = _page(stmt, q)
-    return sc.RowList(
+    return paged(
+        sc.RowList,
+        stmt,
+        q,
+        lambda rows: [sc.RowOut.model_validate(r[0], from_attributes=True) for r in rows],
         plan_id=v.id,
-        page=q.page,
-        per_page=q.per_page,
-        total=total,
-        items=[sc.RowOut.model_validate(r[0], from_attributes=True) for r in rows],
     )
 
 
