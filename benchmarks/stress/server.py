@@ -37,16 +37,25 @@ PASSWORD = "stress-" + "pw"  # local throw-away accounts of a throw-away databas
 
 @dataclass
 class World:
-    """A seeded database and what the load needs to talk to it."""
+    """A seeded database and what the load needs to talk to it.
+
+    A database seeded some other way (the browser tests') is a world with no
+    files, tokens or labs: a :class:`Server` needs only its folder, URL and
+    plan start.
+    """
 
     preset: str
     folder: Path
     db_url: str
     plan_start: datetime
-    files: dict[str, Path]  # county code -> its upload file (not yet sent)
-    rows: dict[str, int]  # county code -> data rows in its file
-    tokens: dict[str, str]  # county code -> bearer token of its county account
-    labs: list[str]  # lab ids with a coordinator account lab-<id>
+    #: county code -> its upload file (not yet sent)
+    files: dict[str, Path] = field(default_factory=dict)
+    #: county code -> data rows in its file
+    rows: dict[str, int] = field(default_factory=dict)
+    #: county code -> bearer token of its county account
+    tokens: dict[str, str] = field(default_factory=dict)
+    #: lab ids with a coordinator account lab-<id>
+    labs: list[str] = field(default_factory=list)
     preloaded: list[str] = field(default_factory=list)  # counties stored before the run
 
     def engine(self) -> Engine:
@@ -170,7 +179,12 @@ def free_port() -> int:
 
 
 class Server:
-    """One ``python -m scheduler serve`` process; use as a context manager."""
+    """One ``python -m scheduler serve`` process; use as a context manager.
+
+    ``extra_env`` overrides the environment below; a ``None`` value leaves that
+    setting out (the app's own default). ``start`` waits until ``ready_path``
+    answers 200.
+    """
 
     def __init__(
         self,
@@ -182,8 +196,9 @@ class Server:
         lease: float = 300.0,
         poll: float = 1.0,
         threads: int = 16,
-        extra_env: dict[str, str] | None = None,
+        extra_env: dict[str, str | None] | None = None,
         log_name: str = "server",
+        ready_path: str = "/login",
     ) -> None:
         self.world = world
         self.port = free_port()
@@ -194,7 +209,7 @@ class Server:
         if not worker:
             cmd.append("--no-worker")
         self.cmd = cmd
-        self.env = {
+        env: dict[str, str | None] = {
             **os.environ,
             "NATSCHED_SECRET_KEY": secrets.token_hex(32),
             "NATSCHED_UPLOAD_MAX_FUTURE_HOURS": "48",
@@ -205,8 +220,18 @@ class Server:
             "NATSCHED_REPLAN_INTERVAL_MINUTES": "600",
             **(extra_env or {}),
         }
-        self.env.pop("NATSCHED_DATABASE_URL", None)
+        env.pop("NATSCHED_DATABASE_URL", None)
+        self.env = {k: v for k, v in env.items() if v is not None}
+        self.ready_path = ready_path
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def db_url(self) -> str:
+        return self.world.db_url
 
     @property
     def pid(self) -> int:
@@ -227,7 +252,7 @@ class Server:
                 raise RuntimeError(f"server exited {self.proc.returncode}: {self.tail()}")
             try:
                 conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/login")
+                conn.request("GET", self.ready_path)
                 if conn.getresponse().status == 200:
                     conn.close()
                     return self

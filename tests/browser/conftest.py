@@ -1,5 +1,8 @@
 """A real server and a real browser: ``natsched serve`` in a subprocess, Debian's chromium.
 
+The server is started and stopped by ``benchmarks.stress.server.Server``, the
+load tests' helper.
+
 The server runs on a free 127.0.0.1 port over its own SQLite file (and,
 when ``NATSCHED_TEST_DATABASE_URL`` is set, again over a fresh PostgreSQL
 schema), seeded
@@ -14,19 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete
 
+from benchmarks.stress.server import Server, World
 from scheduler.replan.core import ReplanSettings, replan_once
 from scheduler.spec_io import load_instance
 from scheduler.store import models as m
@@ -55,20 +53,6 @@ def _missing(what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} (CI=true: browser tests must run)")
     pytest.skip(what)
-
-
-@dataclass
-class Server:
-    url: str
-    db_url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _prepare(db_url: str) -> None:
@@ -119,53 +103,26 @@ def server(
 
 def _serve(folder: Path, db_url: str) -> Iterator[Server]:
     _prepare(db_url)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "NATSCHED_SECRET_KEY": "browser-test-secret",
-        "NATSCHED_REPLAN_DEBOUNCE_SECONDS": "1",
-        "NATSCHED_REPLAN_TIME_LIMIT": "4",
-        "NATSCHED_REPLAN_INTERVAL_MINUTES": "600",
-        "NATSCHED_UPLOAD_MAX_FUTURE_HOURS": str(MAX_FUTURE_HOURS),
-    }
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scheduler",
-                "serve",
-                "--db",
-                db_url,
-                "--port",
-                str(port),
-                "--clock",
-                NOW.isoformat(),
-                "--poll-seconds",
-                "1",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-    yield Server(url, db_url, proc, log)
-    proc.terminate()
+    server = Server(
+        World(preset="demo", folder=folder, db_url=db_url, plan_start=NOW),
+        time_limit=4,
+        debounce=1,
+        poll=1,
+        ready_path="/healthz",
+        extra_env={
+            "NATSCHED_SECRET_KEY": "browser-test-secret",
+            "NATSCHED_UPLOAD_MAX_FUTURE_HOURS": str(MAX_FUTURE_HOURS),
+            "NATSCHED_LOGIN_RATE_LIMIT": None,  # the app's own limit, as people meet it
+        },
+    )
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        server.start(timeout=60)
+    except RuntimeError as exc:
+        pytest.fail(f"the server did not start: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop(timeout=10)
 
 
 @pytest.fixture(scope="session")
