@@ -162,6 +162,7 @@ def test_the_exact_flow_from_the_other_core_guides_large_instances(seed, monkeyp
 
     monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
     monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
+    monkeypatch.setattr(opt, "GUIDE_SHARE", 0.0)  # no flow over the nearest labs fits
     p = random_problem(seed, n_batches=40, n_labs=4, n_sites=5, horizon_hours=24)
     net = Network.build(p)
     res = solve(p, time_limit=10, seed=0)
@@ -172,6 +173,54 @@ def test_the_exact_flow_from_the_other_core_guides_large_instances(seed, monkeyp
     assert res.bound == pytest.approx(exact_bound(net).value, rel=1e-6, abs=1e-2)
     assert res.bound <= res.score + 1e-6
     assert "guided_search" in res.timings
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_flow_over_the_nearest_labs_guides_while_the_exact_one_bounds(seed, monkeypatch):
+    # The path of large, not overloaded instances when a flow over each batch's
+    # best labs fits: it guides the search in the main process, and the forked
+    # exact flow only bounds (it is not sent back whole, nor searched from).
+    from scheduler.solvers import bound, opt
+
+    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
+    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
+    monkeypatch.setattr(bound, "GUIDE_LAB_CHOICES", (2,))
+    p = random_problem(seed, n_batches=40, n_labs=4, n_sites=5, horizon_hours=24)
+    net = Network.build(p)
+    res = solve(p, time_limit=10, seed=0)
+    assert res.evaluation.valid
+    assert res.score <= greedy(net).cost(net) + 1e-6
+    # the guiding flow's optimum is no bound; the exact flow's is
+    assert res.bound_method == EXACT_CHAIN_METHOD
+    assert res.bound == pytest.approx(exact_bound(net).value, rel=1e-6, abs=1e-2)
+    assert "guided_search" not in res.timings
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_guiding_flow_takes_the_best_labs_that_fit_and_claims_no_bound(seed):
+    from scheduler.solvers.bound import candidate_labs, guide_flow, guide_labs
+
+    p = random_problem(seed, n_batches=30, n_labs=6, n_sites=5, horizon_hours=24)
+    net = Network.build(p)
+    finish = net.finish_slots()
+    pairs = guide_labs(net, finish, 3600.0)
+    usable = net.allowed & (finish < net.n_slots)
+    assert pairs is not None and (pairs == usable).all()  # 64 labs: every usable pair
+    assert guide_labs(net, finish, 0.0) is None
+    # over every usable pair the guiding flow is the exact flow, yet claims no bound
+    res = guide_flow(net, finish, pairs)
+    assert res.value == 0.0
+    assert res.flow_value == pytest.approx(chain_flow(net, finish, potentials=False).value)
+    # fewer labs per batch: each batch keeps its best-case ones
+    from scheduler.solvers import bound
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bound, "GUIDE_LAB_CHOICES", (2,))
+        two = guide_labs(net, finish, 3600.0)
+    assert two is not None
+    best = candidate_labs(net, finish, 2)
+    for b in range(net.n_batches):
+        assert sorted(np.nonzero(two[b])[0].tolist()) == sorted(best[b])
 
 
 def test_background_flow_can_be_polled_without_blocking():

@@ -30,6 +30,8 @@ from scheduler.solvers.bound import (
     candidate_labs,
     count_arcs,
     grouped_bound,
+    guide_flow,
+    guide_labs,
     lab_groups,
     lower_bound,
     solve_flow,
@@ -65,6 +67,8 @@ RESTRICTED_ARCS_PER_SECOND = 550_000
 MANY_BATCHES = 15_000
 #: share of the time left that column generation may start new rounds in
 BOUND_SHARE = 0.3
+#: share of the time left for the guiding flow over the nearest labs
+GUIDE_SHARE = 0.45
 # Forecasts of this machine's speed, on the slow side, for the work clock
 # of a single-core run (measured on county, city, province and surge):
 #: greedy, per batch and per batch x lab cell (province: 4.2 s, surge: 3.3 s)
@@ -319,6 +323,7 @@ def optimise(
     # each extra greedy start costs seconds on a large instance
     large = net.n_batches > MANY_BATCHES
     background: BackgroundBound | None = None
+    guide_pairs = None
     # a flow that cannot return in time would only hold memory (7.8 GB at
     # 100,000 batches) and the other core
     if (
@@ -327,10 +332,18 @@ def optimise(
         and not deterministic
         and chain_flow_seconds(net, finish) < time_limit
     ):
-        background = BackgroundBound(net, finish, decompose=not overloaded and not stable)
+        if not overloaded and not stable:
+            # the exact flow takes most of the minute; one over each batch's
+            # nearest labs is often as good a guide, in half the time
+            guide_pairs = guide_labs(net, finish, GUIDE_SHARE * clock.remaining)
+        background = BackgroundBound(
+            net, finish, decompose=not overloaded and not stable and guide_pairs is None
+        )
         if not background.started:
-            background = None
-    guide_from_background = background is not None and not overloaded and not stable
+            background, guide_pairs = None, None
+    guide_from_background = (
+        background is not None and not overloaded and not stable and guide_pairs is None
+    )
     # slack: how long a batch could still wait at its best lab and be on time
     best_result = np.where(
         net.allowed & (finish < net.n_slots),
@@ -348,8 +361,13 @@ def optimise(
     elif deterministic:
         # rounds by forecast, not by the clock, so that every run does as many
         max_rounds = int(np.clip(BOUND_SHARE * clock.remaining // round_seconds, 1, 8))
+    guide: BoundResult | None = None
     try:
-        if overloaded or quick:
+        if guide_pairs is not None:
+            # the exact bound is on its way; a cheap valid one in case it fails
+            bound_res = grouped_bound(net, finish, lab_groups(net, 0))
+            guide = guide_flow(net, finish, guide_pairs)
+        elif overloaded or quick:
             bound_res = grouped_bound(net, finish, lab_groups(net, GROUP_SPLITS))
         else:
             bound_res = lower_bound(
@@ -363,7 +381,7 @@ def optimise(
             )
     except MemoryError:  # pragma: no cover - depends on the machine
         log.warning("guidance flow ran out of memory; searching without it")
-    if bound_res is not None:
+    if bound_res is not None and guide is None:
         clock.charge("flow", flow_seconds(bound_res))
     timings["flow"] = time.perf_counter() - t0
     if overloaded and not stable:
@@ -377,7 +395,7 @@ def optimise(
         if st.total < incumbent.total:
             incumbent = st
         timings["round"] = time.perf_counter() - t0
-    elif bound_res is not None and not stable:
+    elif guide is None and bound_res is not None and not stable:
         t0 = time.perf_counter()
         # several constructions; the cheapest one is searched. Orders by the
         # flow's last slots help even when the flow itself is far off.
@@ -413,15 +431,23 @@ def optimise(
         lns_stop = MultipleCriteria([lns_stop, gap_stop])
 
     t0 = time.perf_counter()
-    cands = flow_candidates(net, finish, bound_res, CANDIDATE_LABS)
+    # from the guiding flow's majority rounding (see majority_start): above
+    # greedy at first, far below greedy's local optimum at the end
+    start = incumbent if guide is None else majority_start(net, cm, guide)
+    cands = flow_candidates(net, finish, guide or bound_res, CANDIDATE_LABS)
     home = initial.lab if stable and initial is not None else None
-    ls = LocalSearch(incumbent, cands, finish, seed=seed, move_penalty=move_penalty, home=home)
+    ls = LocalSearch(start, cands, finish, seed=seed, move_penalty=move_penalty, home=home)
     ls_limits: list[StoppingCriterion] = [criterion]
     if guide_from_background and max_iterations is None:
         assert background is not None
         # the exact flow guides better than this one: switch as soon as it is here
         ls_limits.append(lambda _: background.ready())
-    ls.run(MultipleCriteria(ls_limits), on_improve=lambda c: report(c))
+    ls.run(
+        MultipleCriteria(ls_limits),
+        on_improve=lambda c: report(c) if c < incumbent.total else None,
+    )
+    if start.total < incumbent.total:
+        incumbent = start
     timings["search"] = time.perf_counter() - t0
 
     if guide_from_background:
