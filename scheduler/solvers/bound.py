@@ -989,7 +989,6 @@ def grouped_bound(net: Network, finish: IntArray, group: IntArray) -> BoundResul
     )
 
 
-#: label of the exact bound computed on chains over the full network
 #: labs per batch tried for the guiding flow, most first
 GUIDE_LAB_CHOICES = (64, 48, 32, 24)
 #: arcs per second of a restricted chain flow here (province: 2.0-2.9 M arcs in 14-22 s;
@@ -1051,6 +1050,7 @@ def guide_flow(net: Network, finish: IntArray, pairs: BoolArray) -> BoundResult:
     )
 
 
+#: label of the exact bound computed on chains over the full network
 EXACT_CHAIN_METHOD = "exact min-cost flow (full network, time chains)"
 
 

@@ -314,9 +314,10 @@ def optimise(
     # half a minute, so it runs in a process on the other core. Overload (many
     # late tubes): restricted flows are far from the optimum there and do not
     # guide well, so the search starts from weight-first greedy orders and the
-    # lab-pooled bound. Otherwise the exact flow also comes back to guide the
-    # search from its majority rounding, while one round of the restricted
-    # flow guides it until then.
+    # lab-pooled bound. Otherwise, when it fits the time, the same flow over
+    # each batch's nearest labs guides the search (guide_flow) and the exact
+    # one only bounds; when it does not, one round of the restricted flow
+    # guides until the exact flow comes back to guide from its majority rounding.
     spec_arcs = count_arcs(net, finish)
     large_network = spec_arcs > EXACT_ARC_LIMIT
     overloaded = large_network and late_share(net, base) > OVERLOAD_LATE_SHARE
