@@ -4,13 +4,22 @@ Roles: ``ops`` (headquarters: everything), ``county`` (one county office:
 its uploads and where its boxes go), ``lab`` (one lab's coordinator: its
 schedule and status). Passwords are hashed with scrypt (werkzeug); tokens are
 random, shown once, and stored as their SHA-256 digest.
+
+A scrypt hash takes about 0.1 s of a core and releases the interpreter lock,
+so a morning's logins at once would take every core from every other page.
+Hashes therefore run in a few process-wide slots (``limit_hashing``, set from
+``PASSWORD_HASH_*``): a few more callers may wait for one, a bounded time;
+anyone else is told ``HashersBusy`` at once and the login answers 503.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -56,8 +65,62 @@ class Principal:
         return cls(u.id, u.username, u.role, u.county_code, u.lab_id)
 
 
+class HashersBusy(RuntimeError):
+    """Every password hasher stayed busy for the whole wait; nothing was checked."""
+
+    retry_after = 2  # seconds: a few hashes' time, and enough to spread the retries
+
+
+@dataclass(frozen=True)
+class _Hashers:
+    slots: int
+    queue: int
+    wait: float
+    running: threading.BoundedSemaphore = field(init=False)
+    admitted: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "running", threading.BoundedSemaphore(self.slots))
+        object.__setattr__(self, "admitted", threading.BoundedSemaphore(self.slots + self.queue))
+
+
+_hashers = _Hashers(slots=1, queue=8, wait=5.0)
+
+
+def limit_hashing(slots: int, queue: int, wait: float) -> None:
+    """At most ``slots`` hashes at once, ``queue`` more callers waiting up to ``wait`` s."""
+    global _hashers
+    _hashers = _Hashers(slots=max(1, int(slots)), queue=max(0, int(queue)), wait=float(wait))
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    # the limits in force when this hash began: a reconfiguration meanwhile must not
+    # release a semaphore this caller never acquired
+    h = _hashers
+    # a waiter holds a request thread; beyond the queue, saying "busy" now is kinder
+    # than keeping every request thread waiting for scrypt
+    if not h.admitted.acquire(blocking=False):
+        raise HashersBusy("every password hasher is busy")
+    try:
+        if not h.running.acquire(timeout=h.wait):
+            raise HashersBusy("every password hasher stayed busy")
+        try:
+            yield
+        finally:
+            h.running.release()
+    finally:
+        h.admitted.release()
+
+
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+    with _hash_slot():
+        return generate_password_hash(password, method="scrypt")
+
+
+def _password_matches(stored_hash: str, password: str) -> bool:
+    with _hash_slot():
+        return check_password_hash(stored_hash, password)
 
 
 def create_user(
@@ -104,17 +167,20 @@ def create_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> m.User | None:
+    """The active user with this name and password, else None.
+
+    Raises ``HashersBusy`` when no hasher came free in time."""
     user = session.scalar(select(m.User).where(m.User.username == username))
-    if user is None:
-        # same work as a real check, so a name's existence does not show in the timing
-        check_password_hash(_DUMMY, password)
-        return None
-    if not user.active or not check_password_hash(user.password_hash, password):
+    # one hash whoever asks (unknown and deactivated names too), so neither a name's
+    # existence nor its state shows in the timing
+    matches = _password_matches(_DUMMY if user is None else user.password_hash, password)
+    if user is None or not user.active or not matches:
         return None
     return user
 
 
-_DUMMY = hash_password("not a real password")
+# made outside the hash slots: importing the module must never wait for them
+_DUMMY = generate_password_hash("not a real password", method="scrypt")
 
 
 def _digest(token: str) -> str:

@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from webui.auth import retry_after
 from webui.settings import wants_json
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Any:
         status = e.code or 500
+        # a limit's 429 says when to come back, so clients need not guess
+        headers = {"Retry-After": str(retry_after())} if status == 429 else {}
         if wants_json(request):
-            return json_error(status, _code(e), e.description or e.name)
+            body, _ = json_error(status, _code(e), e.description or e.name)
+            return body, status, headers
         key = f"error.{status}" if status in (400, 403, 404, 413, 429) else "error.400"
-        return render_template("error.html", status=status, key=key), status
+        return render_template("error.html", status=status, key=key), status, headers
 
     @app.errorhandler(OperationalError)
     def busy(e: OperationalError) -> Any:

@@ -23,6 +23,14 @@ from scheduler.ingest.reader import MAX_BYTES
 from scheduler.ingest.upload import IngestSettings
 from scheduler.store.db import database_url
 
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -31,7 +39,27 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "natsched_session",
     # an upload is at most MAX_BYTES; the form around it adds a little
     "MAX_CONTENT_LENGTH": MAX_BYTES + 1024 * 1024,
-    "LOGIN_RATE_LIMIT": "10 per minute",
+    # Logins. Behind a government network's proxy every coordinator shares one address,
+    # so the tight limit is on failed passwords per account; the per-address cap only
+    # stops a flood (LOGIN_RATE_LIMIT, the older name, overrides it when set).
+    "LOGIN_FAILURES_PER_ACCOUNT": "10 per 15 minutes",
+    "LOGIN_RATE_PER_ADDRESS": "600 per minute",
+    # Flask-Limiter's counters: memory:// is per process; with several web processes
+    # use shared storage, e.g. redis://127.0.0.1:6379
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_KEY_PREFIX": "natsched",
+    # a limiter whose storage is down must not lock every coordinator out: it logs instead
+    "RATELIMIT_SWALLOW_ERRORS": True,
+    # trusted reverse proxies in front of the app (0: none, X-Forwarded-* are ignored)
+    "PROXY_FIX": 0,
+    # scrypt hashes at once, callers that may wait for one, and how long (then 503)
+    "PASSWORD_HASH_SLOTS": max(1, _cores() - 1),
+    "PASSWORD_HASH_QUEUE": 8,
+    "PASSWORD_HASH_WAIT_SECONDS": 5.0,
+    # requests rendering at once, and how long one may wait for that (then 503);
+    # `natsched serve` sets the slots from its thread count (webui.overload)
+    "REQUEST_SLOTS": 12,
+    "REQUEST_SLOT_WAIT_SECONDS": 2.0,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a coordinator's shift, not an hour
     "CLOCK": None,
     "JOB_WORKERS": 2,
@@ -105,6 +133,21 @@ def init_security(app: Flask) -> None:
     app.session_interface = _SessionInterface()
     csrf.init_app(app)
     app.after_request(_headers)
+    _trust_proxies(app)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Believe X-Forwarded-For/-Proto from ``PROXY_FIX`` proxies, and only then.
+
+    A client reaching the app directly could otherwise name any address and escape
+    the per-address login cap, or claim HTTPS."""
+    value = app.config.get("PROXY_FIX") or 0
+    hops = 1 if value is True else int(value)
+    if hops < 1:
+        return
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def wants_json(req: Request) -> bool:

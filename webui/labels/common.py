@@ -82,4 +82,17 @@ LABELS: dict[str, tuple[str, str]] = {
         "The form expired. Reload the page and send it again.",
         "表单已过期，请刷新页面后重新提交。",
     ),
+    "login.locked": (
+        "Too many wrong passwords for this account. Try again in {minutes} min, "
+        "or ask headquarters to check the account.",
+        "该账户密码错误次数过多，请 {minutes} 分钟后再试，或请指挥部核查账户。",
+    ),
+    "login.busy": (
+        "Many people are logging in right now. Send the form again in a few seconds.",
+        "当前登录人数较多，请几秒后重新提交。",
+    ),
+    "error.overloaded": (
+        "The server is busy. Try again in a few seconds.",
+        "服务器繁忙，请几秒后再试。",
+    ),
 }
