@@ -18,7 +18,7 @@ from scheduler import __version__
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Application factory (Flask's pattern)."""
-    from webui import auth, db, errors, jobs, labels, settings
+    from webui import auth, db, errors, health, jobs, labels, overload, settings
     from webui.clock import Clock
 
     # the instance folder (secret key, SQLite file, demo accounts) is ./instance, as the
@@ -33,6 +33,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     jobs.init_app(app)
     errors.init_app(app)
+    health.init_app(app)
+    overload.init_app(app)
     _register_views(app)
 
     @app.context_processor

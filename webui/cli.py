@@ -18,9 +18,8 @@ DEMO_USERS_FILE = "demo-users.txt"
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
-    from waitress import serve
-
     from webui import create_app
+    from webui.overload import make_server
     from webui.planner import start_worker
 
     logging.basicConfig(
@@ -35,6 +34,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config["CLOCK"] = args.clock
     if args.replan_time_limit is not None:
         config["REPLAN_TIME_LIMIT"] = args.replan_time_limit
+    slots = args.request_slots or max(1, args.threads - max(2, args.threads // 4))
+    if not 1 <= slots < args.threads:
+        print(
+            f"error: --request-slots {slots} must be 1 to --threads - 1 ({args.threads - 1}): "
+            "the threads left over answer health checks and refusals while pages render",
+            file=sys.stderr,
+        )
+        return 2
+    config["REQUEST_SLOTS"] = slots
+    if args.slot_wait is not None:
+        config["REQUEST_SLOT_WAIT_SECONDS"] = args.slot_wait
     app = create_app(config)
     if args.demo:
         _load_demo(app)
@@ -44,14 +54,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         print(f"demo accounts and their password: {Path(app.instance_path) / DEMO_USERS_FILE}")
     try:
-        serve(
+        make_server(
             app,
             host=args.host,
             port=args.port,
             threads=args.threads,
             connection_limit=args.connection_limit,
             ident="natsched",
-        )
+        ).run()
     finally:
         if sched is not None:
             sched.shutdown(wait=False)
@@ -168,7 +178,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threads", type=int, default=16, help="request threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=16,
+        help="waitress threads (default 16): --request-slots of them render pages at once, "
+        "the rest answer health checks, static files and quick 503s",
+    )
+    p.add_argument(
+        "--request-slots",
+        type=int,
+        help="requests rendering at once (default: threads minus a quarter, at least 2 left)",
+    )
+    p.add_argument(
+        "--slot-wait",
+        type=float,
+        help="seconds a request may wait for a slot before its 503 (default 2)",
+    )
     p.add_argument(
         "--connection-limit",
         type=int,
