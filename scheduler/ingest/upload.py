@@ -5,6 +5,14 @@ is passed in, never read from the clock. A rejected or dry-run upload writes
 nothing; a re-sent file (same checksum) changes nothing; a corrected count
 for the same site, window and category replaces the old one, its boxes are
 re-made, and the change is kept in the audit log.
+
+A commit does its slow work first and writes last: the file is parsed, every
+cell checked and every row cut into boxes before the transaction takes the
+database's writer lock (``begin_write``); under it, a few set-wise reads (is
+this file stored already, which counts exist, which boxes are on the road) and
+bulk writes. So on SQLite, with its one writer, a large file's parsing never
+holds up a lab's status change, and two copies of one file sent at once are
+stored once.
 """
 
 from __future__ import annotations
@@ -20,10 +28,12 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from scheduler.batching import BatchingRules, UploadRow, row_to_batches
+from scheduler.batching import BatchingRules, UploadRow, batch_id_for, row_to_batches
+from scheduler.domain import Batch
 from scheduler.ingest.reader import CATEGORY, CellError, UnreadableFile, read_table
 from scheduler.spec_io import parse_ts
 from scheduler.store import models as m
+from scheduler.store.db import begin_write
 from scheduler.store.world import batch_row
 
 POOL_SIZES = (1, 5, 10, 20)
@@ -110,6 +120,8 @@ def upload(
         return report
     if not rows:
         return report
+    boxes = _boxes(session, rows, settings)
+    _lock_for_upload(session, county_code)
     dup = session.scalar(
         select(m.Upload.id).where(
             m.Upload.checksum == checksum,
@@ -135,7 +147,7 @@ def upload(
     )
     session.add(rec)
     session.flush()
-    _store(session, rec, rows, report, user, now, settings)
+    _store(session, rec, rows, boxes, report, user, now)
     rec.rows_stored = report.rows_stored
     report.upload_id = rec.id
     report.status = rec.outcome
@@ -271,47 +283,93 @@ def validate(
     return good, errors
 
 
-def _store(
-    session: Session,
-    rec: m.Upload,
-    rows: list[tuple[int, UploadRow]],
-    report: UploadReport,
-    user: str,
-    now: datetime,
-    settings: IngestSettings,
-) -> None:
-    next_row: dict[str, int] = {}
+def _boxes(
+    session: Session, rows: list[tuple[int, UploadRow]], settings: IngestSettings
+) -> list[list[Batch]]:
+    """Each row's boxes, before any write; their ids are set once the row's number is known."""
     site_rules = {
         site_id: rules
         for site_id, rules in session.execute(select(m.Site.site_id, m.Site.category_rules))
         if rules
     }
+    out = []
     for _line, row in rows:
-        existing = session.scalar(
+        batches = row_to_batches(row, 0, settings.rules)
+        override = site_rules.get(row.site_id, {}).get(row.category)
+        if override:
+            # the site's configuration beats the category's default
+            batches = [
+                replace(
+                    b,
+                    priority=override.get("priority", b.priority),
+                    isolation=bool(override.get("isolation", b.isolation)),
+                )
+                for b in batches
+            ]
+        out.append(batches)
+    return out
+
+
+def _lock_for_upload(session: Session, county_code: str) -> None:
+    """From here on this transaction is the county's only upload being stored."""
+    begin_write(session)  # SQLite: the one writer lock, so every writer waits here
+    if session.get_bind().dialect.name != "sqlite":
+        # other databases let writers overlap: one upload per county at a time keeps
+        # the duplicate check and the sites' row numbers exact
+        session.execute(select(m.County.code).where(m.County.code == county_code).with_for_update())
+
+
+def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+    # SQLite caps the parameters of one statement
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _store(
+    session: Session,
+    rec: m.Upload,
+    rows: list[tuple[int, UploadRow]],
+    boxes: list[list[Batch]],
+    report: UploadReport,
+    user: str,
+    now: datetime,
+) -> None:
+    """The rows' counts and boxes, in a handful of set-wise statements under the lock."""
+    sites = sorted({row.site_id for _, row in rows})
+    starts = sorted({row.window_start for _, row in rows})
+    existing = {
+        (c.site_id, c.window_start, c.window_end, c.category): c
+        for chunk in _chunks(sites)
+        for c in session.scalars(
             select(m.SampleCount).where(
-                m.SampleCount.site_id == row.site_id,
-                m.SampleCount.window_start == row.window_start,
-                m.SampleCount.window_end == row.window_end,
-                m.SampleCount.category == row.category,
+                m.SampleCount.site_id.in_(chunk), m.SampleCount.window_start.in_(starts)
             )
         )
-        if existing is not None:
-            same = (existing.people, existing.pool_size, existing.due_at) == (
+    }
+    next_row = {
+        site: (top or 0) + 1
+        for chunk in _chunks(sites)
+        for site, top in session.execute(
+            select(m.SampleCount.site_id, func.max(m.SampleCount.row_number))
+            .where(m.SampleCount.site_id.in_(chunk))
+            .group_by(m.SampleCount.site_id)
+        )
+    }
+    replaced: list[int] = []
+    stored: list[tuple[m.SampleCount, list[Batch]]] = []
+    for (_line, row), batches in zip(rows, boxes, strict=True):
+        count = existing.get((row.site_id, row.window_start, row.window_end, row.category))
+        if count is not None:
+            if (count.people, count.pool_size, count.due_at) == (
                 row.people,
                 row.pool_size,
                 row.due_at,
-            )
-            if same:
+            ):
                 report.counts_unchanged += 1
                 continue
-            old = {"people": existing.people, "pool_size": existing.pool_size}
-            existing.people, existing.pool_size, existing.due_at = (
-                row.people,
-                row.pool_size,
-                row.due_at,
-            )
-            existing.upload_id = rec.id
-            count = existing
+            old = {"people": count.people, "pool_size": count.pool_size}
+            count.people, count.pool_size, count.due_at = row.people, row.pool_size, row.due_at
+            count.upload_id = rec.id
+            replaced.append(count.id)
             report.counts_replaced += 1
             session.add(
                 m.AuditLog(
@@ -326,19 +384,9 @@ def _store(
                     },
                 )
             )
-            session.execute(
-                delete(m.Batch).where(m.Batch.count_id == count.id, m.Batch.status == "planned")
-            )
         else:
-            if row.site_id not in next_row:
-                top = session.scalar(
-                    select(func.max(m.SampleCount.row_number)).where(
-                        m.SampleCount.site_id == row.site_id
-                    )
-                )
-                next_row[row.site_id] = (top or 0) + 1
-            number = next_row[row.site_id]
-            next_row[row.site_id] += 1
+            number = next_row.get(row.site_id, 1)
+            next_row[row.site_id] = number + 1
             count = m.SampleCount(
                 county_code=row.county_code,
                 site_id=row.site_id,
@@ -352,37 +400,37 @@ def _store(
                 row_number=number,
             )
             session.add(count)
-            session.flush()
             report.counts_new += 1
-        batches = row_to_batches(row, count.row_number, settings.rules)
-        override = site_rules.get(row.site_id, {}).get(row.category)
-        if override:
-            # the site's configuration beats the category's default
-            batches = [
-                replace(
-                    b,
-                    priority=override.get("priority", b.priority),
-                    isolation=bool(override.get("isolation", b.isolation)),
-                )
-                for b in batches
-            ]
-        ids = [b.batch_id for b in batches]
-        # a box of the same id seeded earlier is this count's now, unless it is
-        # already on the road: then it stays as it is
-        moving = set(
+        named = [
+            replace(b, batch_id=batch_id_for(row.site_id, count.row_number, k + 1))
+            for k, b in enumerate(batches)
+        ]
+        stored.append((count, named))
+        report.rows_stored += 1
+    session.flush()  # the new counts in one insert, and their ids
+    for chunk in _chunks(replaced):
+        session.execute(
+            delete(m.Batch).where(m.Batch.count_id.in_(chunk), m.Batch.status == "planned")
+        )
+    ids = [b.batch_id for _, named in stored for b in named]
+    # a box of the same id seeded earlier is its count's now, unless it is already on
+    # the road: then it stays as it is
+    moving: set[str] = set()
+    for chunk in _chunks(ids):
+        moving.update(
             session.scalars(
                 select(m.Batch.batch_id).where(
-                    m.Batch.batch_id.in_(ids), m.Batch.status != "planned"
+                    m.Batch.batch_id.in_(chunk), m.Batch.status != "planned"
                 )
             )
         )
         session.execute(
-            delete(m.Batch).where(m.Batch.batch_id.in_(ids), m.Batch.status == "planned")
+            delete(m.Batch).where(m.Batch.batch_id.in_(chunk), m.Batch.status == "planned")
         )
-        fresh = [b for b in batches if b.batch_id not in moving]
-        session.add_all(batch_row(b, count.id) for b in fresh)
-        report.batches_created += len(fresh)
-        report.rows_stored += 1
+    fresh = [batch_row(b, count.id) for count, named in stored for b in named]
+    fresh = [b for b in fresh if b.batch_id not in moving]
+    session.add_all(fresh)
+    report.batches_created += len(fresh)
     session.flush()
 
 

@@ -52,6 +52,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def begin_write(session: Session) -> None:
+    """Take the database's writer lock now, at the start of a short write transaction.
+
+    pysqlite begins a transaction only at the first INSERT/UPDATE/DELETE, so reads
+    before it see whatever was committed at their moment, and a writer that read,
+    decided and then wrote could act on a state another writer has since changed
+    (two copies of one file both found "not stored yet"). ``BEGIN IMMEDIATE`` takes
+    the one writer lock first, waiting up to the busy timeout for it, so everything
+    read afterwards is what the write applies to; and since the snapshot starts with
+    the lock, it can never need upgrading, which in WAL fails at once with
+    SQLITE_BUSY_SNAPSHOT whatever the busy timeout. Call it after the slow work
+    (parsing, checking) and before the reads the write depends on. A transaction that
+    has written already holds the lock; other databases lock rows as they go.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    # no flag (another driver): assume a transaction is open rather than nest one
+    if not getattr(conn.connection.dbapi_connection, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
