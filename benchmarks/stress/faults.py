@@ -30,10 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from benchmarks.stress.load import Client, exactly_once, login, post_upload
-from benchmarks.stress.server import Server, World, clone_world, seed_world
+from benchmarks.stress.server import (
+    Client,
+    Server,
+    World,
+    clone_world,
+    login,
+    post_upload,
+    seed_world,
+)
 from scheduler.replan.core import ReplanSettings, published, replan
 from scheduler.replan.executors import InProcessExecutor, SolveRequest
 from scheduler.result import Result
@@ -79,6 +86,15 @@ def published_fingerprint(engine: Engine) -> tuple[int | None, str]:
         return pub.id, hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
+def _orphans(c: Connection) -> list[str]:
+    orphans = c.scalar(
+        select(func.count())
+        .select_from(m.SampleCount)
+        .where(m.SampleCount.upload_id.not_in(select(m.Upload.id)))
+    )
+    return [f"{orphans} sample counts of no upload"] if orphans else []
+
+
 def integrity(engine: Engine) -> list[str]:
     """What must hold in the store at any time after a crash; returns the problems."""
     out: list[str] = []
@@ -99,13 +115,7 @@ def integrity(engine: Engine) -> list[str]:
                 out.append(f"upload {uid}: says {rows_stored} rows, {n} stored")
             if outcome not in ("stored", "partial") and n:
                 out.append(f"upload {uid} ({outcome}) has {n} sample counts")
-        orphans = c.scalar(
-            select(func.count())
-            .select_from(m.SampleCount)
-            .where(m.SampleCount.upload_id.not_in(select(m.Upload.id)))
-        )
-        if orphans:
-            out.append(f"{orphans} sample counts of no upload")
+        out += _orphans(c)
         pubs = c.scalar(
             select(func.count()).select_from(m.PlanVersion).where(m.PlanVersion.published)
         )
@@ -122,6 +132,56 @@ def integrity(engine: Engine) -> list[str]:
             if n:
                 out.append(f"plan {vid} ({status}) has {n} rows")
     return out
+
+
+def exactly_once(world: World, counties: list[str]) -> dict[str, Any]:
+    """One stored upload per county file, no duplicates, row counts equal the files'."""
+    problems: list[str] = []
+    engine = world.engine()
+    try:
+        with engine.connect() as c:
+            for code in counties:
+                ups = c.execute(
+                    select(m.Upload.id, m.Upload.outcome, m.Upload.rows_stored).where(
+                        m.Upload.county_code == code, m.Upload.mode == "commit"
+                    )
+                ).all()
+                stored = [u for u in ups if u.outcome in ("stored", "partial")]
+                counts = c.scalar(
+                    select(func.count())
+                    .select_from(m.SampleCount)
+                    .where(m.SampleCount.county_code == code)
+                )
+                want = world.rows[code]
+                if len(stored) != 1:
+                    problems.append(f"{code}: {len(stored)} stored uploads")
+                    continue
+                uid, _, rows_stored = stored[0]
+                of_upload = c.scalar(
+                    select(func.count())
+                    .select_from(m.SampleCount)
+                    .where(m.SampleCount.upload_id == uid)
+                )
+                if not (rows_stored == of_upload == counts == want):
+                    problems.append(
+                        f"{code}: file {want} rows, upload says {rows_stored}, "
+                        f"stored {of_upload} for it, {counts} for the county"
+                    )
+            problems += _orphans(c)
+            total_rows = c.scalar(
+                select(func.count())
+                .select_from(m.SampleCount)
+                .where(m.SampleCount.county_code.in_(counties))
+            )
+    finally:
+        engine.dispose()
+    return {
+        "ok": not problems,
+        "files": len(counties),
+        "file_rows": sum(world.rows[c] for c in counties),
+        "stored_rows": total_rows,
+        "problems": problems,
+    }
 
 
 _TEMPLATE: dict[Path, World] = {}
