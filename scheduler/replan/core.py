@@ -27,11 +27,12 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.domain import Chunk, Plan, Problem
 from scheduler.evaluate import evaluate
+from scheduler.replan import views
 from scheduler.replan.executors import Executor, InProcessExecutor, SolveRequest
 from scheduler.result import Result
 from scheduler.spec_io import config_to_json
@@ -161,7 +162,7 @@ def replan_once(
     settings = settings or ReplanSettings()
     started = _start(session, now, settings)
     res, error = _solve(started, settings, executor)
-    return _finish(session, now, started, res, error)
+    return _finish(session, now, started, res, error, _views(started, res))
 
 
 def replan(
@@ -182,8 +183,10 @@ def replan(
     with transaction(engine) as s:
         started = _start(s, now, settings)
     res, error = _solve(started, settings, executor)
+    # the pages' views are built before the write transaction, which only stores them
+    derived = _views(started, res)
     with transaction(engine) as s:
-        return _finish(s, now, started, res, error)
+        return _finish(s, now, started, res, error, derived)
 
 
 @dataclass(frozen=True)
@@ -230,8 +233,23 @@ def _solve(
     return res, ""
 
 
+def _views(started: _Started, res: Result | None) -> views.PlanViews | None:
+    if res is None:
+        return None
+    try:
+        return views.build(started.problem, res.plan, res.evaluation)
+    except Exception:  # the plan still publishes; the pages make its views on first read
+        log.exception("could not build the views of the new plan")
+        return None
+
+
 def _finish(
-    session: Session, now: datetime, started: _Started, res: Result | None, error: str
+    session: Session,
+    now: datetime,
+    started: _Started,
+    res: Result | None,
+    error: str,
+    derived: views.PlanViews | None,
 ) -> ReplanOutcome:
     version = session.get(m.PlanVersion, started.version_id)
     if version is None:  # pragma: no cover - the row was made by _start
@@ -250,10 +268,21 @@ def _finish(
         "bound_method": res.bound_method,
         "per_priority": res.evaluation.to_dict()["per_priority"],
     }
-    version.rows = [
-        m.PlanRow(batch_id=c.batch_id, lab_id=c.lab_id, slot_start=c.slot_start, tubes=c.tubes)
-        for c in res.plan.chunks
-    ]
+    # one bulk INSERT: the write transaction (SQLite's one writer) stays short
+    if res.plan.chunks:
+        session.execute(
+            insert(m.PlanRow),
+            [
+                {
+                    "plan_id": version.id,
+                    "batch_id": c.batch_id,
+                    "lab_id": c.lab_id,
+                    "slot_start": c.slot_start,
+                    "tubes": c.tubes,
+                }
+                for c in res.plan.chunks
+            ],
+        )
     publish, reason = decide(started.problem, started.warm, res.score, started.digest, previous)
     moved = 0
     if previous is not None:
@@ -265,6 +294,8 @@ def _finish(
         if previous is not None:
             previous.published = False
         version.published = True
+        if derived is not None:
+            views.store(session, version.id, derived, now)
     session.add(
         m.AuditLog(
             at=now,

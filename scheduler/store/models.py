@@ -158,7 +158,7 @@ class Batch(Base):
     priority: Mapped[str] = mapped_column(String(16))
     isolation: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    pinned_lab: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pinned_lab: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # planned | picked_up | received | processing | resulted
     status: Mapped[str] = mapped_column(String(16), default="planned", index=True)
     parent_batch_id: Mapped[str | None] = mapped_column(String(96), nullable=True)
@@ -190,6 +190,67 @@ class PlanRow(Base):
     slot_start: Mapped[datetime] = mapped_column(DateTime)
     tubes: Mapped[int] = mapped_column(Integer)
     plan: Mapped[PlanVersion] = relationship(back_populates="rows")
+
+
+class PlanOutcome(Base):
+    """One batch of a published plan as every page shows it, computed once at publish.
+
+    The evaluator's outcome on the problem the plan was made for (arrival,
+    slots, expected result, due, lateness), with the batch's county and
+    site copied so a lab's or a county's page reads its own rows only. A
+    box's live status stays in ``batches``: a status change touches that row
+    alone.
+    """
+
+    __tablename__ = "plan_outcomes"
+    __table_args__ = (
+        Index("ix_plan_outcomes_lab", "plan_id", "lab_id", "first_slot"),
+        Index("ix_plan_outcomes_county", "plan_id", "county_code"),
+    )
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    batch_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    lab_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    county_code: Mapped[str] = mapped_column(String(6))
+    first_slot: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: [[slot_start ISO, tubes], ...] in slot order
+    slots: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    arrival_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    result_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    tat_h: Mapped[float] = mapped_column(Float)
+    late_h: Mapped[float] = mapped_column(Float)
+    on_time: Mapped[bool] = mapped_column(Boolean)
+
+
+class PlanLabLoad(Base):
+    """One lab's planned tubes and capacity, slot by slot over the plan's horizon.
+
+    Lists indexed by slot from the plan's start (``plan_summaries`` holds the
+    grid): ``nominal`` is each slot's capacity when the plan was made,
+    ``capacity`` what its backlog left of it.
+    """
+
+    __tablename__ = "plan_lab_loads"
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    lab_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    load: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    nominal: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    capacity: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class PlanSummary(Base):
+    """A published plan's province figures (dashboard, KPIs), made once at publish."""
+
+    __tablename__ = "plan_summaries"
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    made_at: Mapped[datetime] = mapped_column(DateTime)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class User(Base):

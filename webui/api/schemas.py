@@ -377,9 +377,9 @@ class DiffOut(Out):
 class KpisOut(Out):
     plan_id: int
     created_at: Stamp
-    evaluated_at: Stamp = Field(description="the clock's now; the plan is checked from its slot")
+    evaluated_at: Stamp = Field(description="when the figures were made (at publishing)")
     plan_start: Stamp = Field(description="start of the horizon evaluated")
-    score: float = Field(description="SPEC score of the published plan on today's problem")
+    score: float = Field(description="SPEC score of the published plan on its problem")
     valid: bool
     n_violations: int
     solver_score: float | None = Field(description="the score the solver reported")

@@ -46,7 +46,7 @@ from webui.labels import current_lang
 from webui.labels import say as _t
 from webui.settings import ingest_settings
 from webui.upload_jobs import runs_as_job, submit_upload
-from webui.views.planview import plan_view
+from webui.views import planview
 
 bp = Blueprint("county", __name__, url_prefix="/county")
 PENDING_SECONDS = 3600
@@ -96,22 +96,22 @@ def home(code: str) -> Any:
 def _boxes(code: str) -> list[dict[str, Any]]:
     """The county's open boxes: where the published plan sends them and when results come."""
     s = db.session()
+    version = planview.current(s)
+    plan_id = version.id if version is not None else -1
     rows = s.execute(
-        select(m.Batch, m.Site.name)
+        select(m.Batch, m.Site.name, m.PlanOutcome)
         .join(m.Site, m.Site.site_id == m.Batch.site_id)
+        .outerjoin(
+            m.PlanOutcome,
+            (m.PlanOutcome.plan_id == plan_id) & (m.PlanOutcome.batch_id == m.Batch.batch_id),
+        )
         .where(m.Site.county_code == code, m.Batch.status != "resulted")
         .order_by(m.Batch.ready_at, m.Batch.batch_id)
     ).all()
-    view = plan_view(s)
     out = []
-    for b, site_name in rows:
-        lab = view.lab_of(b.batch_id) if view else None
-        oc = view.outcome(b.batch_id) if view and lab else None
-        due = (
-            view.problem.deadline_of(view.problem.batches[view.problem.batch_index[b.batch_id]])
-            if (view and b.batch_id in view.problem.batch_index)
-            else b.deadline
-        )
+    for b, site_name, row in rows:
+        oc = planview.Outcome.of(row) if row is not None else None
+        lab = oc.lab_id if oc else None
         out.append(
             {
                 "batch_id": b.batch_id,
@@ -121,10 +121,10 @@ def _boxes(code: str) -> list[dict[str, Any]]:
                 "isolation": b.isolation,
                 "status": b.status,
                 "lab": lab,
-                "arrival": view.arrival(b.batch_id) if view and lab else None,
-                "result_at": oc.result_at if oc else None,
-                "due": due,
-                "late": (not oc.on_time) if oc else None,
+                "arrival": oc.arrival_at if oc and lab else None,
+                "result_at": oc.result_at if oc and lab else None,
+                "due": oc.due_at if oc else b.deadline,
+                "late": (not oc.on_time) if oc and lab else None,
             }
         )
     return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,6 @@ from flask import (
 )
 from sqlalchemy import select
 
-from scheduler.evaluate import slot_capacities
 from scheduler.ingest.upload import FORMULA_START as INGEST_FORMULA_START
 from scheduler.replan import events
 from scheduler.spec_io import parse_ts
@@ -37,7 +35,8 @@ from webui import db
 from webui.auth import check_lab, principal, roles_required
 from webui.clock import now as _now
 from webui.labels import say as _t
-from webui.views.planview import PlanView, plan_view
+from webui.views import planview
+from webui.views.planview import VersionInfo
 
 bp = Blueprint("lab", __name__, url_prefix="/lab")
 ACTIONS = ("received", "processing", "resulted", "positive")
@@ -86,21 +85,23 @@ def _order(row: dict[str, Any]) -> tuple[datetime, str]:
 
 
 def _rows(
-    lab: m.Lab, view: PlanView | None, start: datetime, end: datetime
+    lab: m.Lab, version: VersionInfo | None, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """The lab's boxes with a first slot in [start, end), and today those it holds."""
     s = db.session()
-    planned: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    if view is not None:
-        for bid, chunks in view.rows.items():
-            if chunks[0].lab_id == lab.lab_id:
-                planned[bid] = [(c.slot_start, c.tubes) for c in chunks]
+    planned = planview.at_lab(s, version.id, lab.lab_id, start, end) if version else {}
     held = s.scalars(
         select(m.Batch.batch_id).where(
             m.Batch.pinned_lab == lab.lab_id, m.Batch.status.in_(("received", "processing"))
         )
     ).all()
-    ids = set(planned) | set(held)
+    # a box the lab holds is today's work, whatever its planned slots
+    today = start <= _now() < end
+    extra = [bid for bid in held if bid not in planned] if today else []
+    outcomes = dict(planned)
+    if version and extra:
+        outcomes.update(planview.of_batches(s, version.id, extra))
+    ids = set(planned) | set(extra)
     if not ids:
         return []
     batches = {
@@ -116,17 +117,10 @@ def _rows(
         if bid not in batches:
             continue
         b, site_name = batches[bid]
-        slots = sorted(planned.get(bid, []))
-        oc = view.outcome(bid) if view else None
-        arrival = view.arrival(bid) if view and bid in planned else None
-        first = slots[0][0] if slots else (arrival or b.ready_at)
-        # a box the lab holds is today's work, whatever its planned slots
-        held_today = b.status in ("received", "processing") and start <= _now() < end
-        if not (start <= first < end or held_today):
+        oc = outcomes.get(bid)
+        at_this_lab = oc is not None and oc.lab_id == lab.lab_id
+        if bid not in planned and b.status not in ("received", "processing"):
             continue
-        due = b.deadline
-        if view and bid in view.problem.batch_index:
-            due = view.problem.deadline_of(view.problem.batches[view.problem.batch_index[bid]])
         out.append(
             {
                 "batch_id": bid,
@@ -136,11 +130,11 @@ def _rows(
                 "priority": b.priority,
                 "isolation": b.isolation,
                 "status": b.status,
-                "arrival": arrival,
-                "slots": slots,
+                "arrival": oc.arrival_at if oc and at_this_lab else None,
+                "slots": oc.slots if oc and at_this_lab else [],
                 "result_expected": oc.result_at if oc and oc.lab_id else None,
                 "late": (not oc.on_time) if oc and oc.lab_id else None,
-                "result_due": due,
+                "result_due": oc.due_at if oc else b.deadline,
                 "pooled": (b.people or b.tubes) > b.tubes,
                 "next": [a for a in ACTIONS[:3] if _RANK[a] > _RANK.get(b.status, 0)],
             }
@@ -150,28 +144,12 @@ def _rows(
 
 
 def _chart(
-    lab: m.Lab, view: PlanView | None, start: datetime, end: datetime
+    lab: m.Lab, version: VersionInfo | None, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """Per slot of the day: planned tubes and capacity (after backlog and outages)."""
-    if view is None:
+    if version is None:
         return []
-    problem = view.problem
-    cfg = problem.config
-    dom_lab = next((x for x in problem.labs if x.lab_id == lab.lab_id), None)
-    if dom_lab is None:
-        return []
-    caps = slot_capacities(problem, dom_lab)
-    load: dict[datetime, int] = defaultdict(int)
-    for chunks in view.rows.values():
-        for c in chunks:
-            if c.lab_id == lab.lab_id:
-                load[c.slot_start] += c.tubes
-    out = []
-    for i, cap in enumerate(caps):
-        at = cfg.slot_start(i)
-        if start <= at < end:
-            out.append({"at": at, "load": load.get(at, 0), "cap": cap})
-    return out
+    return planview.lab_load(db.session(), version.id, lab, start, end)
 
 
 def _svg(points: list[dict[str, Any]]) -> dict[str, Any]:
@@ -206,16 +184,16 @@ def _svg(points: list[dict[str, Any]]) -> dict[str, Any]:
 def schedule(lab_id: str) -> Any:
     lab = _lab_or_404(lab_id)
     which, start, end = _day()
-    view = plan_view(db.session())
-    points = _chart(lab, view, start, end)
+    version = planview.current(db.session())
+    points = _chart(lab, version, start, end)
     return render_template(
         "lab/schedule.html",
         lab=lab,
         day=which,
         day_start=start,
-        rows=_rows(lab, view, start, end),
+        rows=_rows(lab, version, start, end),
         chart=_svg(points),
-        view=view,
+        version=version,
         outages=db.session()
         .scalars(
             select(m.Outage)
@@ -236,9 +214,10 @@ def box(lab_id: str, batch_id: str) -> Any:
     back = redirect(url_for("lab.schedule", lab_id=lab.lab_id, day=day))
     s = db.session()
     b = s.get(m.Batch, batch_id)
-    view = plan_view(s)
+    version = planview.current(s)
+    oc = planview.of_batch(s, version.id, batch_id) if version is not None else None
     mine = b is not None and (
-        b.pinned_lab == lab.lab_id or (view is not None and view.lab_of(batch_id) == lab.lab_id)
+        b.pinned_lab == lab.lab_id or (oc is not None and oc.lab_id == lab.lab_id)
     )
     if b is None:
         abort(404)
@@ -336,7 +315,7 @@ def _cell(v: object) -> str:
 
 def _sheet(lab: m.Lab) -> tuple[list[list[str]], str]:
     _, start, end = _day()
-    rows = _rows(lab, plan_view(db.session()), start, end)
+    rows = _rows(lab, planview.current(db.session()), start, end)
     fmt = "%Y-%m-%d %H:%M"
     table = [list(SHEET_COLUMNS)]
     for r in rows:

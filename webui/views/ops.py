@@ -28,36 +28,34 @@ from webui.clock import now as _now
 from webui.jobs import job_dict, jobs_of
 from webui.labels import say as _t
 from webui.planner import replan_job
-from webui.views import ops_admin
-from webui.views.ops_figures import Figures, figures, project
-from webui.views.planview import plan_view
+from webui.views import ops_admin, planview
+from webui.views.ops_figures import Figures, figures
+from webui.views.planview import VersionInfo
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 AUDIT_PAGE = 100
 _FIG_LOCK = threading.Lock()
 
 
-def _figures() -> tuple[Any, Figures | None]:
-    """The published plan's view and its figures, computed once per plan view.
-
-    ``plan_view`` makes a new view per plan version and world state; the figures
-    are kept with the very view object they were computed from (not its ``id()``,
-    which Python may reuse once the old view is gone).
-    """
-    view = plan_view(db.session())
-    if view is None:
+def _figures() -> tuple[VersionInfo | None, Figures | None]:
+    """The published version and its dashboard figures, made once per version per process."""
+    s = db.session()
+    version = planview.current(s)
+    if version is None:
         return None, None
-    cache: dict[str, tuple[Any, Figures]] = current_app.extensions.setdefault(
-        "natsched.figures", {}
-    )
+    cache: dict[int, Figures] = current_app.extensions.setdefault("natsched.figures", {})
     with _FIG_LOCK:
-        hit = cache.get("current")
-    if hit is not None and hit[0] is view:
-        return view, hit[1]
-    fig = figures(view)
+        hit = cache.get(version.id)
+    if hit is not None:
+        return version, hit
+    doc = planview.summary(s, version.id)
+    if doc is None:
+        return version, None
+    fig = figures(version, doc)
     with _FIG_LOCK:
-        cache["current"] = (view, fig)
-    return view, fig
+        cache.clear()  # one version at a time: the newest
+        cache[version.id] = fig
+    return version, fig
 
 
 @bp.get("/")
@@ -71,15 +69,11 @@ def dashboard() -> Any:
             .group_by(m.Batch.status)
         ).all()
     )
-    view, fig = _figures()
-    points: list[dict[str, Any]] = []
-    if fig is not None:
-        points = fig.sites + fig.labs
-        project(points, 640, 480)
+    version, fig = _figures()
     return render_template(
         "ops/dashboard.html",
         waiting=waiting,
-        view=view,
+        version=version,
         fig=fig,
         running=s.scalar(
             select(m.Job).where(m.Job.kind == "replan", m.Job.state.in_(("queued", "running")))

@@ -1,28 +1,33 @@
-"""The published plan as the pages show it: rows, per-batch outcomes, cached per version.
+"""The published plan as the pages read it: each page its own rows of the stored views.
 
-Outcomes (result time, lateness) come from the SPEC evaluator on the stored
-world at the plan's start, so every page shows the evaluator's figures, not
-a second derivation. Boxes that arrived after the plan was made are listed
-as not planned yet until the next re-plan.
+``scheduler.replan.views`` computes, once per published version, every
+batch's outcome (the SPEC evaluator's, on the problem the plan was made
+for), each lab's load against capacity per slot and the province figures.
+The pages here only read: a lab's schedule the rows of that lab, a county's
+page the rows of its boxes, the dashboard one summary document (parsed once
+per version and kept in memory, as a version never changes). Boxes that
+arrived after the plan was made are listed as not planned yet until the next
+re-plan; a box's status is always read live from ``batches``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.domain import Chunk, Plan, Problem
-from scheduler.evaluate import BatchOutcome, Evaluation, evaluate, travel_minutes
-from scheduler.replan.core import plan_of, published
+from scheduler.evaluate import is_open
+from scheduler.replan import views
+from scheduler.replan.core import published
 from scheduler.store import models as m
-from scheduler.store.world import snapshot
+from webui.clock import now as _now
 
 
 @dataclass(frozen=True)
@@ -45,74 +50,128 @@ class VersionInfo:
         )
 
 
-@dataclass
-class PlanView:
-    version: VersionInfo
-    problem: Problem
-    plan: Plan
-    ev: Evaluation
-    rows: dict[str, list[Chunk]] = field(default_factory=dict)
+@dataclass(frozen=True)
+class Outcome:
+    """One batch of the published plan: where, when, and whether on time."""
 
-    def outcome(self, batch_id: str) -> BatchOutcome | None:
-        return self.ev.per_batch.get(batch_id)
+    batch_id: str
+    lab_id: str | None
+    slots: list[tuple[datetime, int]]
+    arrival_at: datetime | None
+    result_at: datetime | None
+    due_at: datetime
+    late_h: float
+    on_time: bool
 
-    def lab_of(self, batch_id: str) -> str | None:
-        chunks = self.rows.get(batch_id)
-        return chunks[0].lab_id if chunks else None
-
-    def arrival(self, batch_id: str) -> datetime | None:
-        lab = self.lab_of(batch_id)
-        idx = self.problem.batch_index.get(batch_id)
-        if lab is None or idx is None:
-            return None
-        b = self.problem.batches[idx]
-        return b.ready_at + timedelta(minutes=travel_minutes(self.problem, b.site_id, lab))
-
-
-_LOCK = threading.Lock()
-
-
-def _key(session: Session, version: m.PlanVersion) -> tuple[int, int]:
-    # the world changes with every event (each writes an audit row) and upload
-    events = session.scalar(select(func.max(m.AuditLog.id))) or 0
-    return version.id, events
+    @classmethod
+    def of(cls, r: m.PlanOutcome) -> Outcome:
+        return cls(
+            r.batch_id,
+            r.lab_id,
+            [(datetime.fromisoformat(at), int(k)) for at, k in r.slots],
+            r.arrival_at,
+            r.result_at,
+            r.due_at,
+            r.late_h,
+            r.on_time,
+        )
 
 
-def plan_view(session: Session) -> PlanView | None:
-    """The published plan with its outcomes, or None when nothing is published."""
+def current(session: Session) -> VersionInfo | None:
+    """The published version (None when nothing is published), its views made if missing."""
     version = published(session)
     if version is None:
         return None
-    cache: dict[tuple[int, int], PlanView] = current_app.extensions.setdefault(
-        "natsched.planviews", {}
-    )
-    key = _key(session, version)
-    with _LOCK:
-        hit = cache.get(key)
-    if hit is not None:
-        return hit
-    base = snapshot(session)
-    full = plan_of(version)
-    planned = {c.batch_id for c in full.chunks}
-    held = set(
-        session.scalars(
-            select(m.Batch.batch_id).where(m.Batch.status.in_(("received", "processing")))
+    views.ensure(session, version, _now())
+    return VersionInfo.of(version)
+
+
+def at_lab(
+    session: Session, plan_id: int, lab_id: str, start: datetime, end: datetime
+) -> dict[str, Outcome]:
+    """The plan's batches at ``lab_id`` whose first slot is in [start, end)."""
+    rows = session.scalars(
+        select(m.PlanOutcome).where(
+            m.PlanOutcome.plan_id == plan_id,
+            m.PlanOutcome.lab_id == lab_id,
+            m.PlanOutcome.first_slot >= start,
+            m.PlanOutcome.first_slot < end,
         )
     )
-    # boxes a lab already holds are its backlog, as in the re-planner, not unplanned boxes
-    problem = replace(
-        base,
-        config=replace(base.config, plan_start=version.plan_start),
-        batches=tuple(b for b in base.batches if b.batch_id in planned or b.batch_id not in held),
+    return {r.batch_id: Outcome.of(r) for r in rows}
+
+
+def of_batches(session: Session, plan_id: int, batch_ids: Iterable[str]) -> dict[str, Outcome]:
+    ids = list(batch_ids)
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(m.PlanOutcome).where(
+            m.PlanOutcome.plan_id == plan_id, m.PlanOutcome.batch_id.in_(ids)
+        )
     )
-    known = set(problem.batch_index)
-    plan = Plan(tuple(c for c in full.chunks if c.batch_id in known))
-    ev = evaluate(problem, plan)
-    rows: dict[str, list[Chunk]] = defaultdict(list)
-    for c in plan.chunks:
-        rows[c.batch_id].append(c)
-    view = PlanView(VersionInfo.of(version), problem, plan, ev, dict(rows))
+    return {r.batch_id: Outcome.of(r) for r in rows}
+
+
+def of_batch(session: Session, plan_id: int, batch_id: str) -> Outcome | None:
+    r = session.get(m.PlanOutcome, (plan_id, batch_id))
+    return Outcome.of(r) if r is not None else None
+
+
+def lab_load(
+    session: Session, plan_id: int, lab: m.Lab, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Per slot in [start, end): planned tubes, and the capacity the lab has now.
+
+    The capacity follows what the lab reported since the plan was made (its
+    capacity, hours and outages: the lab's own rows), less what its backlog
+    took when the plan was made, so a chart shows "planned beyond capacity"
+    as soon as an outage is reported, before the re-plan moves the tubes.
+    """
+    doc = summary(session, plan_id)
+    row = session.get(m.PlanLabLoad, (plan_id, lab.lab_id))
+    if row is None or doc is None:
+        return []
+    first = datetime.fromisoformat(doc["plan_start"])
+    minutes = int(doc["slot_minutes"])
+    step = timedelta(minutes=minutes)
+    outages = session.scalars(
+        select(m.Outage).where(
+            m.Outage.lab_id == lab.lab_id, m.Outage.start < end, m.Outage.end > start
+        )
+    ).all()
+    nominal = lab.capacity_per_hour * minutes // 60
+    out = []
+    for t, (load, then, left) in enumerate(zip(row.load, row.nominal, row.capacity, strict=True)):
+        at = first + t * step
+        if not start <= at < end:
+            continue
+        down = any(o.start < at + step and at < o.end for o in outages)
+        cap = 0 if down or not is_open(lab.open_hour, lab.close_hour, at.hour) else nominal
+        out.append({"at": at, "load": load, "cap": max(0, cap - (then - left))})
+    return out
+
+
+_LOCK = threading.Lock()
+#: parsed summaries of the newest versions (a version's summary never changes)
+_KEEP = 2
+
+
+def summary(session: Session, plan_id: int) -> dict[str, Any] | None:
+    """The province figures stored with ``plan_id`` (parsed once per process)."""
+    cache: OrderedDict[int, dict[str, Any]] = current_app.extensions.setdefault(
+        "natsched.summaries", OrderedDict()
+    )
     with _LOCK:
-        cache.clear()  # one world at a time: the newest
-        cache[key] = view
-    return view
+        hit = cache.get(plan_id)
+    if hit is not None:
+        return hit
+    row = session.get(m.PlanSummary, plan_id)
+    if row is None:
+        return None
+    doc = dict(row.figures)
+    with _LOCK:
+        cache[plan_id] = doc
+        while len(cache) > _KEEP:
+            cache.popitem(last=False)
+    return doc
