@@ -138,11 +138,21 @@ def test_waitress_stamps_arrival_and_the_reserve_thread_refuses_quickly(
 ) -> None:
     app, hold = held
     # one slot plus one reserve thread, as `natsched serve` runs them (slots + reserve)
-    server = overload.make_server(
-        app, host="127.0.0.1", port=0, threads=2, asyncore_loop_timeout=0.05
-    )
+    server = overload.make_server(app, host="127.0.0.1", port=0, threads=2)
     port = server.effective_port
-    loop = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def run() -> None:
+        from waitress import wasyncore
+
+        # the loop and the close in one thread: closing sockets under a running
+        # select() would end it with EBADF
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, count=1)
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+
+    loop = threading.Thread(target=run, daemon=True)
     loop.start()
     try:
         status, _, body = _get(port, "/test-arrived")
@@ -158,6 +168,5 @@ def test_waitress_stamps_arrival_and_the_reserve_thread_refuses_quickly(
         assert done == [200]
     finally:
         hold.release.set()
-        server.task_dispatcher.shutdown()
-        server.close()
-        loop.join(5)
+        stop.set()
+        loop.join(30)
