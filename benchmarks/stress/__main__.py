@@ -127,6 +127,7 @@ def _servers(config: str, form: Form, world: World, name: str) -> Iterator[tuple
     # the load sends X-Forwarded-For per user, as a reverse proxy would
     env: dict[str, str | None] = {"NATSCHED_PROXY_FIX": "1"}
     if config == "postgres-2web":
+        env["NATSCHED_REQUEST_SLOTS"] = "6"  # of 8 threads, as the README's deployment
         if redis_answers():
             env["NATSCHED_RATELIMIT_STORAGE_URI"] = REDIS_URL
             env["NATSCHED_RATELIMIT_KEY_PREFIX"] = f"natsched-stress-{os.getpid()}-{name}"

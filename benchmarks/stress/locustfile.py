@@ -32,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import HttpUser, between, constant, events, task
 
 WORLD = json.loads(Path(os.environ["NATSCHED_STRESS_WORLD"]).read_text(encoding="utf-8"))
@@ -40,6 +41,7 @@ COORDINATORS, COUNTIES, OPS = (
 )
 TIMEOUT = 180.0  # seconds: a slow answer is a figure; only no answer at all is an error
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+UPLOAD_TRIES = 20  # a county office gives up on the API after this many 503s
 
 #: route -> status -> answers; the refused logins
 STATUSES: dict[str, Counter[str]] = {}
@@ -172,20 +174,28 @@ class CountyOffice(HttpUser):
         ctype = "text/csv"
         if path.suffix == ".xlsx":
             ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        with self.client.post(
-            "/api/v1/uploads",
-            name="/api/v1/uploads",
-            data={"county": code, "mode": "commit"},
-            files={"file": (path.name, path.read_bytes(), ctype)},
-            headers={"Authorization": f"Bearer {county['token']}"},
-            timeout=TIMEOUT,
-            catch_response=True,
-        ) as r:
-            _count("POST /api/v1/uploads", r.status_code)
-            if r.status_code in (201, 202):  # stored, or taken as a job (a large file)
-                r.success()
-            else:
+        data = path.read_bytes()
+        # an API client honours a 503's Retry-After and sends the same file again (the
+        # server stores a file once, however often it comes); each 503 still counts
+        for _ in range(UPLOAD_TRIES):
+            with self.client.post(
+                "/api/v1/uploads",
+                name="/api/v1/uploads",
+                data={"county": code, "mode": "commit"},
+                files={"file": (path.name, data, ctype)},
+                headers={"Authorization": f"Bearer {county['token']}"},
+                timeout=TIMEOUT,
+                catch_response=True,
+            ) as r:
+                _count("POST /api/v1/uploads", r.status_code)
+                if r.status_code in (201, 202):  # stored, or taken as a job (a large file)
+                    r.success()
+                    return
                 r.failure(f"upload answered {r.status_code}: {(r.text or '')[:120]}")
+                if r.status_code != 503:
+                    return
+                wait = r.headers.get("Retry-After", "5")
+            gevent.sleep(float(wait) if wait.isdigit() else 5.0)
 
     @task
     def idle(self) -> None:
