@@ -2,7 +2,11 @@
 
 Both go through one lock per process and the database lease of
 ``scheduler.replan.worker``, so at most one plan is being made per database,
-whichever process or thread asks.
+whichever process or thread asks. Both solve in a child process
+(:func:`scheduler.replan.child.replan_in_child`): a solve in a thread of
+this process would hold the interpreter lock the request threads need, and
+pages would stall for as long as it runs. Both beat the worker heartbeat the
+health endpoint and the ops dashboard read.
 """
 
 from __future__ import annotations
@@ -10,13 +14,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import Engine
 
-from scheduler.replan.core import ReplanSettings, replan
+from scheduler.replan.child import replan_in_child
+from scheduler.replan.core import ReplanOutcome, ReplanSettings
 from scheduler.replan.events import request_replan
-from scheduler.replan.worker import WorkerSettings, acquire, owner_id, tick
+from scheduler.replan.worker import (
+    Heart,
+    Replanner,
+    Supervisor,
+    WorkerSettings,
+    acquire,
+    owner_id,
+)
 from scheduler.store.db import transaction
 from webui.jobs import JobContext
 
@@ -40,18 +54,42 @@ def worker_settings(app: Flask) -> WorkerSettings:
     )
 
 
-def tick_locked(app: Flask) -> None:
-    """One decision of the in-process worker (called by APScheduler)."""
-    if not PLAN_LOCK.acquire(blocking=False):
-        return  # a "re-plan now" is running; the next tick looks again
-    try:
-        tick(
-            app.extensions["natsched.engine"],
-            app.extensions["natsched.clock"].now(),
+def child_runner(app: Flask) -> Any:
+    """How this app makes a plan: in a child process, on the app's database."""
+    url = str(app.config["DATABASE_URL"])
+
+    def run(_engine: Engine, now: datetime, settings: WorkerSettings) -> ReplanOutcome:
+        return replan_in_child(url, now, settings.replan)
+
+    return run
+
+
+def replanner(app: Flask) -> Replanner:
+    """The app's worker (one per app: its failure streak and heartbeat outlive a tick)."""
+    r: Replanner | None = app.extensions.get("natsched.replanner")
+    if r is None:
+        engine = app.extensions["natsched.engine"]
+        clock = app.extensions["natsched.clock"]
+        owner = owner_id()
+        r = Replanner(
+            engine,
             worker_settings(app),
-            owner_id(),
+            clock,
+            owner,
+            run=child_runner(app),
+            heart=Heart(engine, owner, clock),
         )
-    except Exception:
+        app.extensions["natsched.replanner"] = r
+    return r
+
+
+def tick_locked(app: Flask) -> None:
+    """One decision of the in-process worker (called by the scheduler); never raises."""
+    if not PLAN_LOCK.acquire(blocking=False):
+        return  # a "re-plan now" is running and beating; the next tick looks again
+    try:
+        replanner(app).tick(worker_settings(app))
+    except Exception:  # Replanner.tick guards itself; nothing may reach the scheduler
         log.exception("re-planning tick failed; the published plan is unchanged")
     finally:
         PLAN_LOCK.release()
@@ -74,17 +112,20 @@ def replan_job(app: Flask, user: str, reason: str) -> Any:
                     "queued": True,
                     "message": "another worker plans; it will take this request",
                 }
+            heart = replanner(app).heart
             done = threading.Event()
             ticker = threading.Thread(
                 target=_tick_progress, args=(ctx, settings.replan.time_limit, done), daemon=True
             )
             ticker.start()
             try:
-                out = replan(engine, now, settings=settings.replan)
+                with heart.solving(settings.lease_seconds):
+                    out = child_runner(app)(engine, now, settings)
             finally:
                 done.set()
                 # A tick mid-write would land after the job's final state.
                 ticker.join()
+                heart.beat()
         return {
             "plan_id": out.version_id,
             "published": out.published,
@@ -103,13 +144,10 @@ def _tick_progress(ctx: JobContext, limit: float, done: threading.Event) -> None
         ctx.progress(min(0.95, 0.05 + 0.9 * used / max(limit, 1.0)), f"solving: {used:.0f} s")
 
 
-def start_worker(app: Flask, poll_seconds: float = 10.0) -> Any:
-    """Start the re-planning worker inside this process (``natsched serve``)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
+def start_worker(app: Flask, poll_seconds: float = 10.0) -> Supervisor:
+    """Start the re-planning worker inside this process (``natsched serve``).
 
-    sched = BackgroundScheduler(
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
-    )
-    sched.add_job(tick_locked, "interval", seconds=poll_seconds, args=[app], id="replan-tick")
-    sched.start()
-    return sched
+    Its ticks run on a supervised scheduler in a thread of their own; the
+    returned :class:`Supervisor` stops it (``shutdown``).
+    """
+    return Supervisor(lambda: tick_locked(app), poll_seconds).start()

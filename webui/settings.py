@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     # cores per re-plan solve (0: all); 1 makes re-plans repeatable
     "REPLAN_WORKERS": 0,
     "REPLAN_MOVE_PENALTY": 100.0,
+    "HEALTH_WORKER_STALE_SECONDS": 120.0,  # no re-planner heartbeat this long: 503
     "UPLOAD_MAX_FUTURE_HOURS": 6.0,
     # a commit of a larger file is stored by a background job (county page and API)
     "UPLOAD_JOB_BYTES": 2 * 2**20,

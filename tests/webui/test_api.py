@@ -204,11 +204,12 @@ def test_openapi_document_is_valid_openapi_3_1(app):
             assert op["responses"], (path, method)
             for status, resp in op["responses"].items():
                 ref = resp["content"]["application/json"]["schema"]["$ref"]
-                if int(status) >= 400:
+                # the health check's 503 is its report, with the status a balancer acts on
+                if int(status) >= 400 and (path, status) != (f"{API}/health", "503"):
                     assert ref == "#/components/schemas/Error", (path, method, status)
             names = {p["name"] for p in op["parameters"] if p["in"] == "path"}
             assert names == set(re.findall(r"\{(\w+)\}", path))
-            if path != f"{API}/openapi.json":
+            if path not in (f"{API}/openapi.json", f"{API}/health"):
                 assert {"401", "403"} <= op["responses"].keys()
                 assert op["security"]
             if method == "post":
@@ -890,6 +891,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(app, world):
     """Three passes over every operation, logged in as ops by a bearer token: schema-valid
     requests with made-up ids, schema-valid requests on real ids, and schema-invalid
     requests; no 5xx, and every answer's status, content type and body as documented."""
+    from datetime import datetime
+
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from schemathesis import GenerationMode
@@ -900,8 +903,13 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(app, world):
         status_code_conformance,
     )
 
+    from scheduler.replan.worker import Beat, write_beat
+
     app.config["REPLAN_TIME_LIMIT"] = 0.2
     app.config["UPLOAD_MAX_FUTURE_HOURS"] = 48.0
+    # a re-planner that beats for the whole run: the health check answers 200, not 5xx
+    app.config["HEALTH_WORKER_STALE_SECONDS"] = 1e9
+    write_beat(app.extensions["natsched.engine"], Beat("w", NOW, datetime.now(), "idle"))
     headers = bearer_of(app, "ops")
     with app.app_context():
         s = db.session()
@@ -984,6 +992,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(app, world):
             is_upload = op.label == f"POST {API}/uploads"
             if real_ids and not (names or is_upload) and mode == GenerationMode.POSITIVE:
                 continue  # nothing to fix: the first pass did these
+            if mode == GenerationMode.NEGATIVE and not (any(op.iter_parameters()) or op.body):
+                continue  # no parameter and no body (the health check): nothing to break
             fixed = {k: v for k, v in real.items() if k in names} if real_ids else None
             strategy = op.as_strategy(generation_mode=mode, path_parameters=fixed)
             if real_ids and is_upload and mode == GenerationMode.POSITIVE:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui.api import resources  # noqa: F401  (registers the operations on bp)
+from webui.api import health, resources  # noqa: F401  (register the operations on bp)
 from webui.api.framework import bp
 
 

@@ -63,6 +63,7 @@ STATUS_TEXT = {
     413: "Body too large",
     415: "Wrong content type",
     422: "Invalid fields (details list them)",
+    503: "Unavailable or unhealthy: retry after `Retry-After` seconds",
 }
 
 
@@ -222,6 +223,13 @@ def _responses(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]
             resp["headers"] = {
                 "Location": {
                     "description": "the new resource, or the job to poll",
+                    "schema": {"type": "string"},
+                }
+            }
+        if status == 503:
+            resp["headers"] = {
+                "Retry-After": {
+                    "description": "seconds to wait before asking again",
                     "schema": {"type": "string"},
                 }
             }

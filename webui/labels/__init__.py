@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from flask import Flask, request, session
 
-from webui.labels import bench, common, county, lab, ops
+from webui.labels import bench, common, county, health, lab, ops
 
 LANGS = ("en", "zh")
 LABELS: dict[str, tuple[str, str]] = {}
-for _module in (common, lab, county, ops, bench):
+for _module in (common, lab, county, ops, bench, health):
     _dup = LABELS.keys() & _module.LABELS.keys()
     if _dup:  # one meaning per key, whichever page shows it
         raise RuntimeError(f"label keys defined twice: {sorted(_dup)}")
