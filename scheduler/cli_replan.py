@@ -116,6 +116,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from scheduler.store.db import database_url, upgrade
 
     logging.getLogger("scheduler").setLevel(logging.INFO)
+    # a tick that finds a solve still running is skipped by design, not worth a warning;
+    # the worker logs its own failures (scheduler.replan.worker)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     url = database_url(args.db)
     upgrade(url)
     settings = WorkerSettings(
