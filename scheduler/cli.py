@@ -13,10 +13,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scheduler import __version__
 from scheduler.spec_io import InputError
+
+if TYPE_CHECKING:  # the solver stack loads only when a command needs it
+    from scheduler.result import Result
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT = 0, 1, 2
 
@@ -71,9 +74,25 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**result.to_dict(), "plan_file": str(out)}, ensure_ascii=False))
     else:
-        print(format_result(problem, result))
+        head, _, rest = format_result(problem, result).partition("\n")
+        print(head)
+        strong = strong_bound_line(result)
+        if strong:
+            print(strong)
+        print(rest)
         print(f"plan written to {out}")
     return EXIT_OK
+
+
+def strong_bound_line(result: Result) -> str:
+    """The strong bound and its gap, for the line under the SPEC bound's (empty: none)."""
+    if result.bound_strong is None:
+        return ""
+    gap = result.gap_strong
+    gap_txt = "-" if gap is None else ("inf" if gap == float("inf") else f"{100 * gap:.3f}%")
+    return (
+        f"strong bound {result.bound_strong:,.2f}   gap {gap_txt}   ({result.bound_strong_method})"
+    )
 
 
 def workers_arg(text: str) -> int:
@@ -221,6 +240,12 @@ def _replan_parser(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
+def _whatif_parser(sub: argparse._SubParsersAction) -> None:
+    from scheduler.cli_whatif import add_parser
+
+    add_parser(sub)
+
+
 def _web_parser(sub: argparse._SubParsersAction) -> None:
     # the web app is an application on top of the library, registered here for one entry point
     from webui.cli import add_parser
@@ -233,6 +258,7 @@ _EXTENSIONS: list[Callable[[Any], None]] = [
     _explain_parser,
     _db_parser,
     _replan_parser,
+    _whatif_parser,
     _web_parser,
 ]
 

@@ -17,7 +17,10 @@ class Result:
     rounding), ``"feasible"`` when the solver finished its search without
     proving that, and ``"time_limit"`` when it stopped on the clock.
     ``bound`` is a valid lower bound on every valid plan's score; ``gap`` is
-    ``(score - bound) / bound``.
+    ``(score - bound) / bound``. ``bound`` is always SPEC §3's bound (or a
+    weaker valid one, see ``bound_method``); ``bound_strong`` is a stronger
+    valid bound beside it (each batch whole at one lab, charged at its last
+    slot), never below ``bound``, and ``gap_strong`` the gap to it.
     """
 
     solver: str
@@ -33,14 +36,16 @@ class Result:
     #: the same call with the same seed gives this plan again (greedy; the
     #: optimiser with one worker, stopped by its work budget)
     repeatable: bool = False
+    bound_strong: float | None = None
+    bound_strong_method: str | None = None
 
     @property
     def gap(self) -> float | None:
-        if self.bound is None:
-            return None
-        if self.bound <= 0:
-            return 0.0 if self.score <= 0 else float("inf")
-        return max(0.0, (self.score - self.bound) / self.bound)
+        return _gap(self.score, self.bound)
+
+    @property
+    def gap_strong(self) -> float | None:
+        return _gap(self.score, self.bound_strong)
 
     @property
     def runtime(self) -> float:
@@ -57,9 +62,21 @@ class Result:
             "bound": self.bound,
             "bound_method": self.bound_method,
             "gap": self.gap,
+            "bound_strong": self.bound_strong,
+            "bound_strong_method": self.bound_strong_method,
+            "gap_strong": self.gap_strong,
             "seed": self.seed,
             "repeatable": self.repeatable,
             "timings": dict(self.timings),
             "runtime": self.runtime,
             "evaluation": self.evaluation.to_dict(),
         }
+
+
+def _gap(score: float, bound: float | None) -> float | None:
+    """``(score - bound) / bound``, 0 at a zero bound met, inf at one not met."""
+    if bound is None:
+        return None
+    if bound <= 0:
+        return 0.0 if score <= 0 else float("inf")
+    return max(0.0, (score - bound) / bound)

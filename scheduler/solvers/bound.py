@@ -60,6 +60,8 @@ class BoundResult:
     flow_value: float | None = None
     #: flows solved (column generation's rounds)
     rounds: int = 1
+    #: slot prices (L x T) at which the full network's Lagrangian is ``value``, when known
+    prices: FloatArray | None = None
 
 
 def count_arcs(net: Network, finish: IntArray | None = None) -> int:
@@ -565,6 +567,7 @@ def restricted_bound(
     rounds = 0
     res: BoundResult | None = None
     first: BoundResult | None = None
+    best_prices: FloatArray | None = None
     while True:
         rounds += 1
         arcs = concat_arcs(
@@ -578,7 +581,8 @@ def restricted_bound(
         detail = lagrangian_detail(net, pi, finish, c0)
         # float summation over millions of terms: keep the bound on the safe side
         value = detail.value - 1e-9 * abs(detail.value)
-        best_value = max(best_value, value)
+        if value > best_value:
+            best_value, best_prices = value, pi
         if value >= res.value * (1 - PRICING_TOLERANCE):
             exact = True
             best_value = min(value, res.value)
@@ -627,6 +631,7 @@ def restricted_bound(
         unassigned_tubes=guide.unassigned_tubes if keep_flow else None,
         flow_value=guide.value,
         rounds=rounds,
+        prices=best_prices,
     )
 
 

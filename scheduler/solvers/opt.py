@@ -50,6 +50,12 @@ from scheduler.solvers.stop import (
     TargetGap,
     WorkClock,
 )
+from scheduler.solvers.strong_bound import (
+    StrongBound,
+    StrongBoundJob,
+    start_prices,
+    strong_bound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,14 @@ NETWORK_CELLS_PER_SECOND = 8_000_000
 FLOW_ARCS_PER_SECOND = 300_000
 #: labqueue's work units per second of local search (6.2-11e8 measured)
 WORK_PER_SECOND = 7.5e8
+#: share of a single-core run's limit kept for the strong bound after the search
+STRONG_SHARE = 0.05
+#: at most this many seconds of it
+STRONG_MAX_SECONDS = 3.0
+#: the strong bound's process stops this long before the search, to be collected in time
+STRONG_MARGIN = 0.3
+#: seconds the strong bound's process is waited for when the search ended early
+STRONG_WAIT = 1.0
 
 
 @dataclass
@@ -92,6 +106,8 @@ class OptOutcome:
     proven_optimal: bool = False
     #: a seeded run gives this plan again (one worker, stopped by its work budget)
     repeatable: bool = False
+    #: the strong bound (whole batches at their last slot), when there was time for it
+    strong: StrongBound | None = None
 
 
 def greedy_seconds(net: Network) -> float:
@@ -270,6 +286,12 @@ def optimise(
     cm = CostModel(net)
     deterministic = workers == 1
     wall = time_limit if wall_limit is None else wall_limit
+    started = time.perf_counter()
+    # nothing runs beside a single-core search, so the strong bound runs after
+    # it, in time taken from it by a fixed rule (the plan stays repeatable)
+    strong_reserve = min(STRONG_SHARE * time_limit, STRONG_MAX_SECONDS) if deterministic else 0.0
+    time_limit = max(0.0, time_limit - strong_reserve)
+    wall = max(0.0, wall - strong_reserve)
     clock: MaxRuntime = (
         WorkClock(time_limit, lambda: cm.work, WORK_PER_SECOND, wall_seconds=wall)
         if deterministic
@@ -361,7 +383,8 @@ def optimise(
         max_rounds = 1  # the exact bound is on its way: one round guides until it comes
     elif deterministic:
         # rounds by forecast, not by the clock, so that every run does as many
-        max_rounds = int(np.clip(BOUND_SHARE * clock.remaining // round_seconds, 1, 8))
+        # (a network with no usable arc forecasts no time: one round)
+        max_rounds = int(np.clip(BOUND_SHARE * clock.remaining // max(round_seconds, 1e-3), 1, 8))
     guide: BoundResult | None = None
     try:
         if guide_pairs is not None:
@@ -385,6 +408,24 @@ def optimise(
     if bound_res is not None and guide is None:
         clock.charge("flow", flow_seconds(bound_res))
     timings["flow"] = time.perf_counter() - t0
+    # the strong bound starts from the prices of the SPEC flow solved here
+    # (or of the guiding flow, when the exact one is on the other core)
+    price_source = guide
+    if bound_res is not None and (bound_res.prices is not None or bound_res.arcs_data is not None):
+        price_source = bound_res
+    strong_job: StrongBoundJob | None = None
+
+    def start_strong() -> None:
+        # on the core the search leaves idle: now, or once the exact flow is back
+        nonlocal strong_job
+        seconds = clock.remaining - STRONG_MARGIN
+        if strong_job is None and not deterministic and seconds > STRONG_MARGIN:
+            strong_job = StrongBoundJob(net, finish, price_source, incumbent.total, seconds)
+
+    if background is None:
+        start_strong()
+    else:
+        criterion = MultipleCriteria([criterion, _WhenReady(background, start_strong)])
     if overloaded and not stable:
         t0 = time.perf_counter()
         # weight first, then deadline, then earliest possible result (np.lexsort
@@ -456,6 +497,7 @@ def optimise(
         t0 = time.perf_counter()
         better = background.result(timeout=clock.remaining)
         timings["bound_wait"] = time.perf_counter() - t0
+        start_strong()
         exact_flow = background.flow
         if better is not None and (bound_res is None or better[0] > bound_res.value):
             bound_res = replace(
@@ -520,12 +562,61 @@ def optimise(
             )
         else:
             repeatable = True
+    # after the search's clock is read: the strong bound's time is not the search's
+    stopped_by_limit = clock.expired and not lns.proven_optimal
+    t0 = time.perf_counter()
+    wall_left = wall + strong_reserve - (t0 - started)
+    strong = _strong(net, finish, strong_job, price_source, incumbent.total, wall_left)
+    if strong is not None:
+        timings["strong_bound"] = time.perf_counter() - t0
     return OptOutcome(
         schedule=incumbent.to_schedule(),
         bound=bound_res,
         timings=timings,
         trace=trace,
-        stopped_by_limit=clock.expired and not lns.proven_optimal,
+        stopped_by_limit=stopped_by_limit,
         proven_optimal=lns.proven_optimal,
         repeatable=repeatable,
+        strong=strong,
+    )
+
+
+class _WhenReady:
+    """A stopping rule that never stops: it starts ``then`` once ``background`` is done."""
+
+    def __init__(self, background: BackgroundBound, then: Callable[[], None]) -> None:
+        self.background = background
+        self.then = then
+        self.fired = False
+
+    def __call__(self, best_cost: float) -> bool:
+        if not self.fired and self.background.ready():
+            self.fired = True
+            self.then()
+        return False
+
+
+def _strong(
+    net: Network,
+    finish: IntArray,
+    job: StrongBoundJob | None,
+    source: BoundResult | None,
+    upper: float,
+    wall_left: float,
+) -> StrongBound | None:
+    """The strong bound's process's result, or the bound computed here in the time left.
+
+    The process was due to stop before the search did, so a late one costs
+    little; a search that ended early (a proof of optimality) waits for it
+    briefly. Without a result, and with time left, it is computed here.
+    """
+    t0 = time.perf_counter()
+    got = job.result(timeout=min(STRONG_WAIT, max(0.05, wall_left))) if job is not None else None
+    left = min(STRONG_MAX_SECONDS, wall_left - (time.perf_counter() - t0))
+    if got is not None or left <= 0.05:
+        return got
+    t1 = time.perf_counter()
+    prices = start_prices(net, source)
+    return strong_bound(
+        net, prices, finish=finish, upper=upper, time_limit=left - (time.perf_counter() - t1)
     )
