@@ -72,8 +72,12 @@ bench-quality: $(STAMP)
 bench-scaling: $(STAMP)
 	$(BIN)/python -m benchmarks.study scaling
 
-# Robustness, long form: fuzzing with 20x the cases, then load and faults on
-# the province preset against a real server; report in build/stress/report.md
+# Robustness, long form: fuzzing with 20x the cases, then a province morning
+# driven by Locust (headless, its own process) against real servers: SQLite +
+# in-process worker, PostgreSQL + separate worker, 2 gunicorn processes with 800
+# coordinators (3 minutes each), the scale table (100-800 coordinators, 90 s
+# each), then the faults. About 40 minutes on 2 cores; report and Locust's CSV
+# files in build/stress/ (report.md, report.json, <run>_stats.csv)
 stress: $(STAMP)
 	rm -f build/stress/fuzz.jsonl
 	NATSCHED_FUZZ_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/robustness -k fuzz
