@@ -418,9 +418,7 @@ class Replanner:
             return None
         try:
             return self._tick()
-        except BaseException as exc:  # never into APScheduler; Ctrl-C still stops the worker
-            if not isinstance(exc, Exception):
-                raise
+        except Exception:  # never into APScheduler (Ctrl-C still goes through)
             log.exception("re-planning tick crashed outside its guard")
             return None
         finally:
