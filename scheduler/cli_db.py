@@ -166,6 +166,8 @@ def _cmd_upload(args: argparse.Namespace) -> int:
             print(f"  {path.name}: {e}")
         if len(rep.errors) > 200:
             print(f"  ... and {len(rep.errors) - 200} more")
+        for e in rep.warnings[:200]:
+            print(f"  {path.name}: warning: {e}")
     return 0 if not rep.errors or rep.status == "partial" else 2
 
 

@@ -71,20 +71,99 @@ def read_table(data: bytes, filename: str) -> pd.DataFrame:
     return _canonical(raw)
 
 
-def _read_csv(data: bytes) -> pd.DataFrame:
+#: what offices' spreadsheets save besides UTF-8 and GB18030, and the advice for each
+SAVE_AS = "save it as “CSV UTF-8” or as an Excel workbook (.xlsx) and upload that"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _utf16(data: bytes) -> bool:
+    """Excel's "Unicode text" export: UTF-16, with or without its byte-order mark."""
+    sample = data[:4096]
+    if sample[:2] in _UTF16_BOMS:
+        try:
+            head = sample[: len(sample) // 2 * 2].decode("utf-16")
+        except UnicodeDecodeError:
+            return False
+        # a table, not noise that happens to start with the mark: Excel's export is tab-separated
+        return "\t" in head or "," in head
+    half = max(1, len(sample) // 2)
+    # ASCII in UTF-16 puts a NUL beside every letter, on one side only
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    return max(even, odd) > 0.3 * half and min(even, odd) < 0.05 * half
+
+
+def _odd_share(text: str) -> float:
+    """Share of non-ASCII characters that Chinese site names never hold.
+
+    Big5 bytes decode as GB18030 without an error, into kana, Greek and box
+    drawing among rare ideographs: that mix is the sign of the wrong code page.
+    """
+    wide = [c for c in text if ord(c) > 127]
+    if not wide:
+        return 0.0
+    usual = (
+        (0x4E00, 0x9FFF),  # CJK unified ideographs
+        (0x3400, 0x4DBF),  # extension A
+        (0x3000, 0x303F),  # CJK punctuation
+        (0xFF00, 0xFFEF),  # full-width forms
+        (0x2000, 0x206F),  # general punctuation
+        (0x00A0, 0x00FF),  # Latin-1 (°, ·)
+    )
+    odd = sum(1 for c in wide if not any(lo <= ord(c) <= hi for lo, hi in usual))
+    return odd / len(wide)
+
+
+def _japanese(data: bytes) -> bool:
+    try:
+        text = data.decode("shift_jis")
+    except UnicodeDecodeError:
+        return False
+    wide = [c for c in text if ord(c) > 127]
+    kana = sum(1 for c in wide if 0x3040 <= ord(c) <= 0x30FF)
+    return bool(wide) and kana >= 0.1 * len(wide)
+
+
+def _decode(data: bytes) -> str:
+    """The text of a CSV upload, or a refusal that names the encoding it is in."""
+    if _utf16(data):
+        raise UnreadableFile(
+            [CellError(None, None, "", f"this file is UTF-16 (Excel's “Unicode text”): {SAVE_AS}")]
+        )
     if b"\x00" in data:
         raise UnreadableFile([CellError(None, None, "", "binary data (NUL bytes): not a CSV file")])
-    text = None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    for enc in ("utf-8", "gb18030"):
-        try:
-            text = data.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _japanese(data):
+        raise UnreadableFile(
+            [CellError(None, None, "", f"this file is Shift-JIS (Japanese): {SAVE_AS}")]
+        )
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and _odd_share(text) <= 0.02:
+        return text
+    try:
+        big5 = data.decode("big5")
+    except UnicodeDecodeError:
+        big5 = None
+    if big5 is not None and (text is None or _odd_share(big5) < _odd_share(text)):
+        raise UnreadableFile(
+            [CellError(None, None, "", f"this file is Big5 (Traditional Chinese): {SAVE_AS}")]
+        )
     if text is None:
-        raise UnreadableFile([CellError(None, None, "", "cannot decode as UTF-8 or GB18030")])
+        raise UnreadableFile(
+            [CellError(None, None, "", f"cannot decode as UTF-8 or GB18030: {SAVE_AS}")]
+        )
+    return text
+
+
+def _read_csv(data: bytes) -> pd.DataFrame:
+    text = _decode(data)
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:

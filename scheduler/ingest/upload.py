@@ -44,6 +44,9 @@ FORMULA_START = ("=", "+", "-", "@")
 class IngestSettings:
     max_people: int = 200_000  # per row: more is a typing error, not a count
     max_future_hours: float = 6.0  # a window may not start later than now + this
+    #: swabs older than this can no longer be tested (the cold chain's limit): a window
+    #: that ended longer ago is a wrong date, not a late box
+    max_sample_age_hours: float = 24.0
     rules: BatchingRules = field(default_factory=BatchingRules)
 
 
@@ -61,6 +64,8 @@ class UploadReport:
     batches_created: int = 0
     upload_id: int | None = None
     errors: list[CellError] = field(default_factory=list)
+    #: rows stored as they are, with something the office should look at
+    warnings: list[CellError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -69,8 +74,9 @@ class UploadReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("errors", "warnings")}
         d["errors"] = [e.__dict__ for e in self.errors]
+        d["warnings"] = [e.__dict__ for e in self.warnings]
         return d
 
 
@@ -110,7 +116,7 @@ def upload(
     if report.rows_total == 0:
         report.errors = [CellError(None, None, "", "the file has a header but no rows")]
         return report
-    rows, errors = validate(session, table, county_code, now, settings)
+    rows, errors = validate(session, table, county_code, now, settings, report.warnings)
     report.errors = errors
     report.rows_valid = len(rows)
     if mode == "dry-run":
@@ -178,9 +184,15 @@ def validate(
     county_code: str,
     now: datetime,
     settings: IngestSettings,
+    warnings: list[CellError] | None = None,
 ) -> tuple[list[tuple[int, UploadRow]], list[CellError]]:
-    """Every row checked; returns the good rows (with their line) and every bad cell."""
+    """Every row checked; returns the good rows (with their line) and every bad cell.
+
+    ``warnings`` collects what is stored as it is but should be looked at (a
+    ``tubes`` figure that disagrees with people / pool size).
+    """
     errors: list[CellError] = []
+    warnings = warnings if warnings is not None else []
     counties = set(session.scalars(select(m.County.code)))
     site_county = {r[0]: r[1] for r in session.execute(select(m.Site.site_id, m.Site.county_code))}
     if county_code not in counties:
@@ -188,6 +200,12 @@ def validate(
     good: list[tuple[int, UploadRow]] = []
     seen: dict[tuple[str, datetime, datetime, str], int] = {}
     latest = now + timedelta(hours=settings.max_future_hours)
+    oldest_end = now - timedelta(hours=settings.max_sample_age_hours)
+    instance = session.get(m.Setting, "instance")
+    # a window a day before the world's plan starts is last year's file, not today's
+    earliest_start = (
+        parse_ts(instance.value["plan_start"]) - timedelta(days=1) if instance else None
+    )
     has_due = "due_at" in table.columns
     has_tubes = "tubes" in table.columns
     for line, rec in zip(table.index.tolist(), table.to_dict("records"), strict=True):
@@ -230,6 +248,19 @@ def validate(
             err("window_end", "window ends before it starts")
         if start and start > latest:
             err("window_start", f"window starts more than {settings.max_future_hours:g} h from now")
+        elif start and earliest_start and start < earliest_start:
+            err(
+                "window_start",
+                f"window starts before {earliest_start:%Y-%m-%d %H:%M}, more than a day before "
+                "the plan's start: check the date and the year",
+            )
+        elif end and end < oldest_end:
+            err(
+                "window_end",
+                f"window ended {(now - end).total_seconds() / 3600:,.0f} h before now "
+                f"({now:%Y-%m-%d %H:%M}): swabs older than {settings.max_sample_age_hours:g} h "
+                "can no longer be tested; check the date",
+            )
         category = CATEGORY.get(rec["category"])
         if category is None:
             err("category", "unknown category")
@@ -241,8 +272,22 @@ def validate(
             err("people", "must be a whole number >= 1")
         elif people > settings.max_people:
             err("people", f"more than {settings.max_people:,} people in one row: check the number")
-        if has_tubes and rec["tubes"] and _int(rec["tubes"]) is None:
-            err("tubes", "must be a whole number")
+        if has_tubes and rec["tubes"]:
+            tubes = _int(rec["tubes"])
+            if tubes is None:
+                err("tubes", "must be a whole number")
+            elif pool in POOL_SIZES and people and tubes != math.ceil(people / pool):
+                # the boxes are cut from people / pool size; a different count is a slip somewhere
+                made = math.ceil(people / pool)
+                warnings.append(
+                    CellError(
+                        line,
+                        "tubes",
+                        rec["tubes"],
+                        f"{people:,} people in pools of {pool} make {made:,} tubes, not "
+                        f"{tubes:,}: the boxes are made for {made:,}",
+                    )
+                )
         due = None
         if has_due and rec["due_at"]:
             due = _ts(rec["due_at"])

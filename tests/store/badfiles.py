@@ -66,7 +66,7 @@ def corpus() -> list[tuple[str, str, bytes, str]]:
         ("header only", "411001.csv", (header + "\n").encode(), "no rows"),
         ("binary garbage", "411001.csv", bytes(range(256)) * 40, "binary"),
         ("exe renamed", "411001.csv", b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 500, "binary"),
-        ("utf-16", "411001.csv", good.decode().encode("utf-16"), "binary"),
+        ("utf-16", "411001.csv", good.decode().encode("utf-16"), "UTF-16"),
         ("latin-1 noise", "411001.csv", b"\xff\xfe\xfa\xe9" * 50 + b"\n\x81\x82", "decode"),
         ("truncated csv", "411001.csv", good[: len(good) // 2 - 7], ""),
         ("truncated xlsx", "411001.xlsx", xlsx_ok[: len(xlsx_ok) // 2], "XLSX"),

@@ -204,6 +204,9 @@ class UploadReportOut(Out):
     batches_created: int
     upload_id: int | None
     errors: list[CellErrorOut]
+    warnings: list[CellErrorOut] = Field(
+        default_factory=list, description="rows stored as they are that the office should check"
+    )
 
 
 class UploadQuery(Page):

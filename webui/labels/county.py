@@ -78,4 +78,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "county.in_time": ("On time?", "是否按时"),
     "county.all_errors": ("All {n} problems as a list", "全部 {n} 个问题列表"),
     "county.general_errors": ("Problems with the whole file", "文件整体问题"),
+    "county.warnings": (
+        "{n} rows to check (they are stored as they are)",
+        "{n} 行需核对（按原样保存）",
+    ),
 }

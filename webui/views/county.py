@@ -173,7 +173,11 @@ def check(code: str) -> Any:
             errors_at.setdefault((e.row, e.column), []).append(e.rule)
         else:
             general.append(e)
-    rows_with_errors = {r for r, _ in errors_at}
+    warnings_at: dict[tuple[int, str], list[str]] = {}
+    for e in report.warnings:
+        if e.row is not None and e.column:
+            warnings_at.setdefault((e.row, e.column), []).append(e.rule)
+    rows_with_errors = {r for r, _ in errors_at} | {r for r, _ in warnings_at}
     shown = [r for r in table if r[0] in rows_with_errors]
     shown += [r for r in table if r[0] not in rows_with_errors][: max(0, PREVIEW_ROWS - len(shown))]
     shown.sort(key=lambda r: r[0])
@@ -187,6 +191,7 @@ def check(code: str) -> Any:
         rows=shown,
         total_rows=len(table),
         errors_at=errors_at,
+        warnings_at=warnings_at,
         general=general,
         cell_errors=sum(len(v) for v in errors_at.values()),
     )
