@@ -13,6 +13,7 @@ from typing import Any
 
 FMT = argparse.RawDescriptionHelpFormatter
 DEMO_USERS_FILE = "demo-users.txt"
+DEMO_UPLOADS_DIR = "demo-uploads"
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -87,6 +88,7 @@ def _load_demo(app: Any) -> None:
             start = now.replace(minute=0, second=0, microsecond=0)
             seed(s, shifted(problem, start - problem.config.plan_start), now=now, user="demo")
             print(f"seeded the demo preset: {len(problem.batches)} batches from {start:%F %H:%M}")
+        _write_demo_uploads(s, Path(app.instance_path) / DEMO_UPLOADS_DIR, now, app)
         if s.scalar(select(m.User.id).limit(1)) is not None:
             return
         password = secrets.token_urlsafe(9)
@@ -101,6 +103,50 @@ def _load_demo(app: Any) -> None:
         f.write(f"password for every demo account: {password}\n")
         f.writelines(f"{name}\t{role}\n" for name, role, _, _ in names)
     print(f"demo accounts: ops, county-<code>, lab-<lab id>; password: {password}")
+
+
+def _write_demo_uploads(session: Any, folder: Path, now: datetime, app: Any) -> None:
+    """County files for the demo world's own dates, to try the county page with.
+
+    The files shipped in ``fixtures/demo/uploads`` are dated for the fixture's
+    day; the demo world is replayed from the hour it was first served, so the
+    samples are written anew for the stored world's days (an older file would
+    rightly be refused as stale), with the windows an office could report now.
+    """
+    from datetime import timedelta
+
+    from webui.settings import ingest_settings
+
+    rules = ingest_settings(app)
+    latest = now + timedelta(hours=rules.max_future_hours)
+    oldest = now - timedelta(hours=rules.max_sample_age_hours)
+    from dataclasses import replace
+
+    from scheduler.fixturegen import generate
+    from scheduler.fixturegen.uploads import write_uploads
+    from scheduler.spec_io import parse_ts
+    from scheduler.store import models as m
+
+    setting = session.get(m.Setting, "instance")
+    if setting is None:
+        return
+    fx = generate("demo")
+    delta = parse_ts(setting.value["plan_start"]) - fx.problem.config.plan_start
+    shifted = {
+        county: [
+            replace(
+                r,
+                window_start=r.window_start + delta,
+                window_end=r.window_end + delta,
+                due_at=r.due_at + delta if r.due_at else None,
+            )
+            for r in rows
+            if r.window_start + delta <= latest and r.window_end + delta >= oldest
+        ]
+        for county, rows in fx.uploads.items()
+    }
+    write_uploads({c: rows for c, rows in shifted.items() if rows}, folder)
+    print(f"county files for the demo's dates, to upload: {folder}")
 
 
 def _session(args: argparse.Namespace) -> Any:
