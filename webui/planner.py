@@ -26,6 +26,7 @@ from scheduler.replan.events import request_replan
 from scheduler.replan.worker import (
     Heart,
     Replanner,
+    RunReplan,
     Supervisor,
     WorkerSettings,
     acquire,
@@ -54,7 +55,7 @@ def worker_settings(app: Flask) -> WorkerSettings:
     )
 
 
-def child_runner(app: Flask) -> Any:
+def child_runner(app: Flask) -> RunReplan:
     """How this app makes a plan: in a child process, on the app's database."""
     url = str(app.config["DATABASE_URL"])
 
