@@ -259,8 +259,13 @@ def _load_md(d: dict[str, Any]) -> list[str]:
         f"- uploads stored exactly once: **{_yes(eo['ok'])}** ({eo['files']} "
         f"files, {eo['file_rows']} rows in the files, {eo['stored_rows']} stored)"
         + "".join(f"; {p}" for p in eo["problems"]),
-        f"- a plan published during the load: **{_yes(d['plan_published_during_load'])}**"
-        + (f", {d['first_published_s']} s after it began" if d["first_published_s"] else ""),
+        f"- a re-plan made during the load and published: "
+        f"**{_yes(d['plan_published_during_load'])}**"
+        + (
+            f", {d['first_published_s']} s after the load began (it ran {d['duration_s']} s)"
+            if d["first_published_s"]
+            else ""
+        ),
         f"- re-planning worker alive at the end: **{_yes(d['worker']['alive'])}** "
         f"(process {'alive' if d['worker']['process_alive'] else 'dead'}; "
         f"{_health(d['worker']['health'])})",
