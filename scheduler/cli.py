@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scheduler import __version__
 from scheduler.spec_io import InputError
+from scheduler.store.errors import NoDatabase
 
 if TYPE_CHECKING:  # the solver stack loads only when a command needs it
     from scheduler.result import Result
@@ -276,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (InputError, CliError) as exc:
+    except (InputError, CliError, NoDatabase) as exc:
         print(f"natsched: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:

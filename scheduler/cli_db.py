@@ -115,10 +115,10 @@ def _problem_of(source: str, seed: int | None) -> Problem:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from scheduler.store.db import make_engine, transaction
+    from scheduler.store.db import existing_database, make_engine, transaction
     from scheduler.store.world import export_instance
 
-    with transaction(make_engine(args.db)) as s:
+    with transaction(make_engine(existing_database(args.db))) as s:
         out = export_instance(s, args.folder)
     print(f"instance written to {out}")
     return 0
@@ -127,7 +127,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_upload(args: argparse.Namespace) -> int:
     from scheduler.ingest import IngestSettings, upload
     from scheduler.ingest.reader import MAX_BYTES
-    from scheduler.store.db import make_engine, transaction, upgrade
+    from scheduler.store.db import existing_database, make_engine, transaction, upgrade
 
     path = Path(args.file)
     size = path.stat().st_size
@@ -140,9 +140,10 @@ def _cmd_upload(args: argparse.Namespace) -> int:
         )
         return EXIT_INPUT
     data = path.read_bytes()
-    upgrade(args.db)
+    url = existing_database(args.db)
+    upgrade(url)
     settings = IngestSettings(max_future_hours=args.max_future_hours)
-    with transaction(make_engine(args.db)) as s:
+    with transaction(make_engine(url)) as s:
         rep = upload(
             s,
             data,

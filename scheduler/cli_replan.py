@@ -21,11 +21,12 @@ def _now(text: str | None) -> datetime:
 
 def _cmd_replan(args: argparse.Namespace) -> int:
     from scheduler.replan.core import replan
-    from scheduler.store.db import make_engine, upgrade
+    from scheduler.store.db import existing_database, make_engine, upgrade
 
-    upgrade(args.db)
+    url = existing_database(args.db)
+    upgrade(url)
     settings = replan_settings(args)
-    out = replan(make_engine(args.db), _now(args.at), settings=settings)
+    out = replan(make_engine(url), _now(args.at), settings=settings)
     score = f"{out.score:,.1f}" if out.score is not None else "-"
     state = "published" if out.published else "not published"
     print(
@@ -38,9 +39,9 @@ def _cmd_plans_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from scheduler.store import models as m
-    from scheduler.store.db import make_engine, transaction
+    from scheduler.store.db import existing_database, make_engine, transaction
 
-    with transaction(make_engine(args.db)) as s:
+    with transaction(make_engine(existing_database(args.db))) as s:
         rows = s.scalars(select(m.PlanVersion).order_by(m.PlanVersion.id.desc()).limit(args.limit))
         print(f"{'id':>5}  {'created':16}  {'status':10} {'score':>14} {'gap':>7}  published")
         for v in rows:
@@ -55,9 +56,9 @@ def _cmd_plans_list(args: argparse.Namespace) -> int:
 
 def _cmd_plans_diff(args: argparse.Namespace) -> int:
     from scheduler.replan.diff import diff_plans
-    from scheduler.store.db import make_engine, transaction
+    from scheduler.store.db import existing_database, make_engine, transaction
 
-    with transaction(make_engine(args.db)) as s:
+    with transaction(make_engine(existing_database(args.db))) as s:
         try:
             moves = diff_plans(s, args.a, args.b)
         except LookupError as exc:
@@ -74,11 +75,11 @@ def _cmd_plans_diff(args: argparse.Namespace) -> int:
 
 def _cmd_event(args: argparse.Namespace) -> int:
     from scheduler.replan import events
-    from scheduler.store.db import make_engine, transaction
+    from scheduler.store.db import existing_database, make_engine, transaction
 
     now = _now(args.at)
     try:
-        with transaction(make_engine(args.db)) as s:
+        with transaction(make_engine(existing_database(args.db))) as s:
             if args.kind == "lab":
                 events.lab_status(
                     s,
@@ -113,13 +114,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import logging
 
     from scheduler.replan.worker import WorkerSettings, run
-    from scheduler.store.db import database_url, upgrade
+    from scheduler.store.db import existing_database, upgrade
 
     logging.getLogger("scheduler").setLevel(logging.INFO)
     # a tick that finds a solve still running is skipped by design, not worth a warning;
     # the worker logs its own failures (scheduler.replan.worker)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    url = database_url(args.db)
+    url = existing_database(args.db)
     upgrade(url)
     settings = WorkerSettings(
         interval_minutes=args.interval_minutes,

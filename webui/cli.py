@@ -150,10 +150,11 @@ def _write_demo_uploads(session: Any, folder: Path, now: datetime, app: Any) -> 
 
 
 def _session(args: argparse.Namespace) -> Any:
-    from scheduler.store.db import make_engine, transaction, upgrade
+    from scheduler.store.db import existing_database, make_engine, transaction, upgrade
 
-    upgrade(args.db)
-    return transaction(make_engine(args.db))
+    url = existing_database(args.db)
+    upgrade(url)
+    return transaction(make_engine(url))
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.store.errors import NoDatabase
+
 DEFAULT_SQLITE = Path("instance") / "natsched.sqlite"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -27,8 +29,62 @@ def database_url(url: str | None = None) -> str:
     env = os.environ.get("NATSCHED_DATABASE_URL")
     if env:
         return env
-    DEFAULT_SQLITE.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_SQLITE.resolve()}"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def _first_line(exc: object) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def existing_database(url: str | None = None) -> str:
+    """The URL of a database that exists and holds natsched's schema, or :class:`NoDatabase`.
+
+    Commands that read or change a deployment use this, so that one run in
+    the wrong folder says which URL it tried instead of making an empty
+    ``./instance/natsched.sqlite`` and answering "no user".
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = database_url(url)
+    where = "set NATSCHED_DATABASE_URL or --db to your database"
+    if url == f"sqlite:///{DEFAULT_SQLITE.resolve()}" and "NATSCHED_DATABASE_URL" not in os.environ:
+        where += " (without either, the default is ./instance/natsched.sqlite in this folder)"
+    try:
+        path = _sqlite_file(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise NoDatabase(f"not a usable database URL: {_first_line(exc)}") from exc
+    if path is not None and not path.exists():
+        raise NoDatabase(
+            f"no database at {url}: {where}, or make a new one with `natsched db upgrade`"
+        )
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise NoDatabase(f"not a usable database URL: {_first_line(exc)}") from exc
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+    except Exception as exc:  # the server, the URL or the file: the user fixes any of them
+        detail = _first_line(getattr(exc, "orig", None) or exc)
+        raise NoDatabase(f"cannot open the database at {url}: {detail}; {where}") from exc
+    finally:
+        engine.dispose()
+    if "alembic_version" not in tables:
+        raise NoDatabase(
+            f"the database at {url} holds no natsched tables: {where}, "
+            "or make them with `natsched db upgrade`"
+        )
+    return url
 
 
 def make_engine(url: str | None = None) -> Engine:
@@ -98,4 +154,9 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring the database schema to ``revision`` with Alembic."""
     from alembic import command
 
-    command.upgrade(alembic_config(database_url(url)), revision)
+    url = database_url(url)
+    path = _sqlite_file(url)
+    if path is not None:
+        # the embedded database's folder is made when a database is made, not before
+        path.parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)
