@@ -17,7 +17,12 @@ from scheduler.schedule import Schedule
 from scheduler.solvers.bound import BoundResult, lower_bound
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.opt import STRONG_MAX_SECONDS, optimise, setup_seconds
-from scheduler.solvers.strong_bound import StrongBound, start_prices, strong_bound
+from scheduler.solvers.strong_bound import (
+    TIMED_EVALUATIONS,
+    StrongBound,
+    start_prices,
+    strong_bound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +252,13 @@ def _strong_here(
         return None
     t0 = time.perf_counter()
     prices = start_prices(net, spec)
-    return strong_bound(net, prices, upper=upper, time_limit=seconds - (time.perf_counter() - t0))
+    return strong_bound(
+        net,
+        prices,
+        upper=upper,
+        time_limit=seconds - (time.perf_counter() - t0),
+        max_iterations=TIMED_EVALUATIONS,
+    )
 
 
 def _beside(

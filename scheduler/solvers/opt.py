@@ -51,6 +51,7 @@ from scheduler.solvers.stop import (
     WorkClock,
 )
 from scheduler.solvers.strong_bound import (
+    TIMED_EVALUATIONS,
     StrongBound,
     StrongBoundJob,
     start_prices,
@@ -618,5 +619,10 @@ def _strong(
     t1 = time.perf_counter()
     prices = start_prices(net, source)
     return strong_bound(
-        net, prices, finish=finish, upper=upper, time_limit=left - (time.perf_counter() - t1)
+        net,
+        prices,
+        finish=finish,
+        upper=upper,
+        time_limit=left - (time.perf_counter() - t1),
+        max_iterations=TIMED_EVALUATIONS,
     )

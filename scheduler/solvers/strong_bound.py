@@ -56,12 +56,15 @@ MIN_LABS_PER_BATCH = 8
 #: relative amount taken off every value: float sums over many terms, and the
 #: evaluator computes costs from timestamps rather than these seconds
 SAFETY = 1e-9
+#: evaluations of L allowed when a time limit is what stops the ascent
+TIMED_EVALUATIONS = 10_000_000
 #: seconds between the improvements a child process sends
 SEND_EVERY = 0.5
 
 METHOD = "Lagrangian of slot capacities, whole batches at their last slot"
-#: batches above which the pattern LP is not built (its rows and columns grow with them)
-LP_MAX_BATCHES = 10_000
+#: batches above which the pattern LP is not built: GLOP re-solves it from scratch
+#: each round (about 1 s at 120 big boxes on 16 labs), and volume steps then go further
+LP_MAX_BATCHES = 60
 #: evaluations of the volume ascent whose points seed the pattern LP
 VOLUME_WARMUP = 60
 #: weight of the best prices against the LP's duals where column generation prices
@@ -400,7 +403,11 @@ def volume_ascent(
             norm = float((g * g).sum())
             if norm <= 0:
                 break  # it fits and is complementary to the prices: L is optimal
-        target = upper if upper is not None else center_value + 0.05 * abs(center_value) + 1.0
+        # Polyak's target: a plan's score when it is close, else a few per cent
+        # up (a far target overshoots: the steps then mostly zigzag)
+        target = center_value + 0.05 * abs(center_value) + 1.0
+        if upper is not None:
+            target = min(upper, target)
         gap = max(target - center_value, 1e-6 * max(1.0, abs(center_value)))
         lam = np.maximum(0.0, center + step_f * gap / norm * g)
         pt = rel.solve(lam)
@@ -678,7 +685,15 @@ def _child(
         # recovering the prices here keeps their Bellman-Ford off the search's core
         prices = start_prices(net, source)
         left = max(0.0, seconds - (time.perf_counter() - t0))
-        sb = strong_bound(net, prices, finish=finish, upper=upper, time_limit=left, on_improve=send)
+        sb = strong_bound(
+            net,
+            prices,
+            finish=finish,
+            upper=upper,
+            time_limit=left,
+            max_iterations=TIMED_EVALUATIONS,
+            on_improve=send,
+        )
         conn.send((sb.value, sb.method, True))
     except Exception:  # any failure only means no stronger bound
         log.exception("strong bound failed in its process")
