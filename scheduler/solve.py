@@ -277,5 +277,5 @@ def _beside(
         return bound, "the SPEC bound (no time for the strong bound)"
     value = strong.value + fixed
     if bound is not None and value < bound:
-        return bound, f"the SPEC bound ({strong.method} reached {value:,.2f})"
+        return bound, f"the SPEC bound ({strong.method}: {value:,.2f}, not above it)"
     return value, strong.method
