@@ -215,3 +215,18 @@ def test_two_boxes_by_hand():
     sb = strong_bound(net, start_prices(net, spec), max_iterations=500)
     assert sb.value == pytest.approx(510.0, rel=1e-6)
     assert sb.converged
+
+
+@pytest.mark.parametrize("max_pairs", [1, 10, 10_000])
+def test_fewer_labs_per_batch_stay_valid(max_pairs):
+    # pairs cut down to each batch's cheapest labs (large networks): a left-out
+    # lab bounds its batch by its unpriced floor, so L stays at most the full L
+    p = random_problem(5, n_batches=14, n_labs=24, n_sites=4, horizon_hours=12)
+    net = Network.build(p)
+    full = StrongRelaxation(net)
+    cut = StrongRelaxation(net, max_pairs=max_pairs)
+    # 8 labs per batch at least: a few batches here have more
+    assert (cut.pairs.size < full.pairs.size) == (max_pairs < full.pairs.size)
+    rng = np.random.default_rng(max_pairs)
+    for lam in (np.zeros(net.cap_left.shape), random_prices(rng, net.cap_left.shape)):
+        assert cut.solve(lam).value <= full.solve(lam).value + 1e-9

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 MAX_PAIRS = 4_000_000
 #: labs per batch kept at least when the pairs are cut down
 MIN_LABS_PER_BATCH = 8
+#: batch x lab cells of floors computed at a time
+PAIR_BLOCK_CELLS = 2_000_000
 #: relative amount taken off every value: float sums over many terms, and the
 #: evaluator computes costs from timestamps rather than these seconds
 SAFETY = 1e-9
@@ -101,40 +103,44 @@ def usable_pairs(net: Network, finish: IntArray, max_pairs: int = MAX_PAIRS) -> 
     """Every pair where the batch may go and fits whole, or each batch's cheapest ones."""
     n_b, n_l, n_t = net.n_batches, net.n_labs, net.n_slots
     ok = net.allowed & (finish < n_t)
-    labs_all = np.arange(n_l)
-    floor = np.where(
-        ok,
-        net.tubes[:, None]
-        * net.cost_per_tube(
-            np.arange(n_b)[:, None], net.result_s(labs_all[None, :], np.minimum(finish, n_t - 1))
-        ),
-        np.inf,
-    )
-    per_batch = ok.sum(axis=1)
     k = n_l
-    if int(per_batch.sum()) > max_pairs:
-        k = max(MIN_LABS_PER_BATCH, max_pairs // max(1, n_b))
+    if int(ok.sum()) > max_pairs:
+        k = min(n_l, max(MIN_LABS_PER_BATCH, max_pairs // max(1, n_b)))
+    labs_all = np.arange(n_l)
     rest = np.full(n_b, np.inf)
-    if k < n_l:
-        part = np.argpartition(floor, k - 1, axis=1)
-        rows = np.arange(n_b)[:, None]
-        rest = floor[rows, part[:, k:]].min(axis=1)
-        order = part[:, :k]
-        order = np.take_along_axis(order, np.argsort(floor[rows, order], axis=1), axis=1)
-    else:
-        order = np.argsort(floor, axis=1, kind="stable")
-    fl = np.take_along_axis(floor, order, axis=1)
-    keep = np.isfinite(fl)
-    counts = keep.sum(axis=1)
+    parts: list[tuple[IntArray, IntArray, FloatArray]] = []
+    # in blocks of batches: the B x L floors of a province would take 260 MB at once
+    step = max(1, PAIR_BLOCK_CELLS // max(1, n_l))
+    for lo in range(0, n_b, step):
+        rows = np.arange(lo, min(n_b, lo + step))
+        last = np.minimum(finish[rows], n_t - 1)
+        floor = np.where(
+            ok[rows],
+            net.tubes[rows, None]
+            * net.cost_per_tube(rows[:, None], net.result_s(labs_all[None, :], last)),
+            np.inf,
+        )
+        if k < n_l:
+            part = np.argpartition(floor, k - 1, axis=1)
+            local = np.arange(rows.size)[:, None]
+            rest[rows] = floor[local, part[:, k:]].min(axis=1)
+            order = part[:, :k]
+            order = np.take_along_axis(order, np.argsort(floor[local, order], axis=1), axis=1)
+        else:
+            order = np.argsort(floor, axis=1, kind="stable")
+        fl = np.take_along_axis(floor, order, axis=1)
+        keep = np.isfinite(fl)
+        parts.append((keep.sum(axis=1), order[keep], fl[keep]))
+    counts = np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+    pl = np.concatenate([lab for _, lab, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+    fl_all = np.concatenate([f for _, _, f in parts]) if parts else np.zeros(0)
     pb = np.repeat(np.arange(n_b), counts)
-    pl = order[keep]
-    start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     return Pairs(
-        start=start,
+        start=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
         lab=pl.astype(np.int64),
         arrival=net.arrival_slot[pb, pl].astype(np.int64),
         finish=finish[pb, pl].astype(np.int64),
-        floor=fl[keep].astype(np.float64),
+        floor=fl_all.astype(np.float64),
         rest_floor=rest,
     )
 
