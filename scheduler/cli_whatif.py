@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -270,7 +271,9 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
             target.problem,
             target.result,
             spec,
-            solve=lambda p: executor.solve(request_for(p, args.time_limit, args.seed)),
+            solve=lambda p, start: executor.solve(
+                replace(request_for(p, args.time_limit, args.seed), initial_plan=start)
+            ),
             max_labs=args.max,
         )
     if args.json:

@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.domain import Problem
+from scheduler.domain import Plan, Problem
 from scheduler.network import Network
 from scheduler.result import Result
 from scheduler.scenarios.changes import (
@@ -72,7 +72,8 @@ VERIFY_LATE_FACTOR = 1000.0
 #: single-lab moves tried at most when repairing a placement
 MAX_REPAIR_FLOWS = 60
 
-SolveFn = Callable[[Problem], Result]
+#: solves a problem, warm-started from a plan when one is given
+SolveFn = Callable[[Problem, Plan | None], Result]
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ def recommend(
             problem, result = scenario, scenario_result
         else:
             problem = add_mobile_labs(scenario, [(spec.at(c), n) for c, n in placements], run)
-            result = verify(problem, solve)
+            result = verify(problem, solve, ref_result.plan)
             solves += 1
         late, later = _check(problem, result, targets, structural_ids, ref, ref_result)
         rec.attempts.append(
@@ -436,21 +437,24 @@ def with_late_factor(problem: Problem, factor: float) -> Problem:
     return replace(problem, config=replace(problem.config, late_factor=factor))
 
 
-def verify(problem: Problem, solve: SolveFn) -> Result:
+def verify(problem: Problem, solve: SolveFn, start: Plan | None = None) -> Result:
     """The verification solve: on time first, then scored by ``problem``'s own rules.
 
     The question is whether a plan exists with the targets on time, not the
     cheapest plan: at the SPEC's late factor the optimiser may let an urgent
     tube be a little late to return many routine ones sooner (on the city
     drill, 84 tubes at every k). So the solve weighs each late hour
-    ``VERIFY_LATE_FACTOR`` times; validity does not depend on the weights,
+    ``VERIFY_LATE_FACTOR`` times, and starts from the yardstick's plan
+    (``start``: the other tubes where they were on time, the new ones placed
+    by the warm start's repair), so the search's time goes to the tubes that
+    changed. Validity does not depend on the weights,
     and the plan is then evaluated under the scenario's own score (its bound,
     which was for the other weights, is dropped).
     """
     from scheduler.evaluate import evaluate
 
     heavy = max(problem.config.late_factor, VERIFY_LATE_FACTOR)
-    result = solve(with_late_factor(problem, heavy))
+    result = solve(with_late_factor(problem, heavy), start)
     ev = evaluate(problem, result.plan)
     # every bound the result carries was for the other weights
     dropped: dict[str, Any] = {k: None for k in ("bound", "bound_strong") if hasattr(result, k)}

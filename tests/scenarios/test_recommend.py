@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.domain import Problem
+from scheduler.domain import Plan, Problem
 from scheduler.result import Result
 from scheduler.scenarios.changes import Screening, apply
 from scheduler.scenarios.recommend import MobileSpec, recommend
@@ -33,8 +33,8 @@ def world() -> Problem:
 SCREENING = Screening("4101", 100, at(0), at(1), 1, 6.0)
 
 
-def _solve(p: Problem) -> Result:
-    return solve(p, time_limit=2, seed=0, workers=1)
+def _solve(p: Problem, start: Plan | None = None) -> Result:
+    return solve(p, time_limit=2, seed=0, workers=1, initial_plan=start)
 
 
 def test_four_labs_and_three_cannot() -> None:
