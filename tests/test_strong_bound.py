@@ -23,7 +23,12 @@ from scheduler.solve import solve
 from scheduler.solvers.bound import exact_bound, flow_prices, lagrangian_value
 from scheduler.solvers.cpsat import solve_exact
 from scheduler.solvers.greedy import greedy
-from scheduler.solvers.strong_bound import StrongRelaxation, start_prices, strong_bound
+from scheduler.solvers.strong_bound import (
+    StrongBoundJob,
+    StrongRelaxation,
+    start_prices,
+    strong_bound,
+)
 
 #: CP-SAT rounds each batch's cost to this much at most
 CPSAT_ROUNDING = 0.001
@@ -230,3 +235,17 @@ def test_fewer_labs_per_batch_stay_valid(max_pairs):
     rng = np.random.default_rng(max_pairs)
     for lam in (np.zeros(net.cap_left.shape), random_prices(rng, net.cap_left.shape)):
         assert cut.solve(lam).value <= full.solve(lam).value + 1e-9
+
+
+def test_the_process_beside_the_search_sends_its_bound():
+    # the forked job returns the same kind of value as the bound computed here
+    # (it stops on its own once the pattern LP converges on this small instance)
+    p = problem(batches=[batch("B1", tubes=30), batch("B2", tubes=30)])
+    net = Network.build(p)
+    spec = exact_bound(net, keep_flow=True)
+    job = StrongBoundJob(net, net.finish_slots(), spec, upper=510.0, seconds=30.0)
+    assert job.started
+    got = job.result(timeout=30.0)
+    assert got is not None
+    assert got.value == pytest.approx(510.0, rel=1e-6)  # see test_two_boxes_by_hand
+    assert got.prices.shape == net.cap_left.shape

@@ -684,7 +684,7 @@ def _child(
     def send(sb: StrongBound) -> None:
         # throttled: a pipe message per improvement would cost more than the ascent
         if time.perf_counter() - sent[0] >= SEND_EVERY:
-            conn.send((sb.value, f"{METHOD} (stopped early)", False))
+            conn.send((sb.value, f"{METHOD} (stopped early)", False, None))
             sent[0] = time.perf_counter()
 
     try:
@@ -700,7 +700,8 @@ def _child(
             max_iterations=TIMED_EVALUATIONS,
             on_improve=send,
         )
-        conn.send((sb.value, sb.method, True))
+        # the prices too: what each lab hour is worth, for the search to use
+        conn.send((sb.value, sb.method, True, sb.prices))
     except Exception:  # any failure only means no stronger bound
         log.exception("strong bound failed in its process")
     finally:
@@ -726,7 +727,7 @@ class StrongBoundJob:
     ) -> None:
         self.started = False
         self._t0 = time.perf_counter()
-        self._best: tuple[float, str] | None = None
+        self._best: tuple[float, str, FloatArray | None] | None = None
         try:
             ctx = multiprocessing.get_context("fork")
             self._conn, child_end = ctx.Pipe(duplex=False)
@@ -748,9 +749,9 @@ class StrongBoundJob:
         final = False
         try:
             while not final and self._conn.poll(max(0.0, end - time.perf_counter())):
-                value, method, final = self._conn.recv()
+                value, method, final, prices = self._conn.recv()
                 if self._best is None or value >= self._best[0]:
-                    self._best = (float(value), str(method))
+                    self._best = (float(value), str(method), prices)
         except (EOFError, OSError):
             pass
         finally:
@@ -761,7 +762,12 @@ class StrongBoundJob:
             self.started = False
         if self._best is None:
             return None
-        value, method = self._best
+        value, method, prices = self._best
         return StrongBound(
-            value, method, 0, time.perf_counter() - self._t0, float("nan"), np.zeros((0, 0))
+            value,
+            method,
+            0,
+            time.perf_counter() - self._t0,
+            float("nan"),
+            np.zeros((0, 0)) if prices is None else prices,
         )
