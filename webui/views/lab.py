@@ -104,12 +104,23 @@ def _rows(
     ids = set(planned) | set(extra)
     if not ids:
         return []
+    b_ = m.Batch
     batches = {
-        b.batch_id: (b, name)
-        for b, name in s.execute(
-            select(m.Batch, m.Site.name)
-            .join(m.Site, m.Site.site_id == m.Batch.site_id)
-            .where(m.Batch.batch_id.in_(ids))
+        r.batch_id: (r, r.name)
+        for r in s.execute(
+            select(
+                b_.batch_id,
+                b_.site_id,
+                b_.tubes,
+                b_.people,
+                b_.priority,
+                b_.isolation,
+                b_.status,
+                b_.deadline,
+                m.Site.name,
+            )
+            .join(m.Site, m.Site.site_id == b_.site_id)
+            .where(b_.batch_id.in_(ids))
         )
     }
     out = []
@@ -132,6 +143,9 @@ def _rows(
                 "status": b.status,
                 "arrival": oc.arrival_at if oc and at_this_lab else None,
                 "slots": oc.slots if oc and at_this_lab else [],
+                "slots_text": ", ".join(
+                    f"{at:%H:%M}×{k}" for at, k in (oc.slots if oc and at_this_lab else [])
+                ),
                 "result_expected": oc.result_at if oc and oc.lab_id else None,
                 "late": (not oc.on_time) if oc and oc.lab_id else None,
                 "result_due": oc.due_at if oc else b.deadline,

@@ -17,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from scheduler.replan.diff import diff_plans
@@ -26,10 +27,11 @@ from webui.accounts import ROLES, AccountError, create_user, issue_token
 from webui.auth import principal, roles_required
 from webui.clock import now as _now
 from webui.jobs import job_dict, jobs_of
+from webui.labels import current_lang
 from webui.labels import say as _t
 from webui.planner import replan_job
 from webui.views import ops_admin, planview
-from webui.views.ops_figures import Figures, figures
+from webui.views.ops_figures import figures
 from webui.views.planview import VersionInfo
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -37,25 +39,35 @@ AUDIT_PAGE = 100
 _FIG_LOCK = threading.Lock()
 
 
-def _figures() -> tuple[VersionInfo | None, Figures | None]:
-    """The published version and its dashboard figures, made once per version per process."""
+def _figures_html() -> tuple[VersionInfo | None, Markup | None]:
+    """The published version and its figures' HTML, rendered once per version and language.
+
+    A version's figures never change (the summary is stored when it is published),
+    and a province's map and heatmap are thousands of SVG shapes: drawing them for
+    every refresh of every headquarters screen would cost more than the rest of
+    the page together.
+    """
     s = db.session()
     version = planview.current(s)
     if version is None:
         return None, None
-    cache: dict[int, Figures] = current_app.extensions.setdefault("natsched.figures", {})
+    key = (version.id, current_lang())
+    cache: dict[tuple[int, str], Markup] = current_app.extensions.setdefault(
+        "natsched.figures_html", {}
+    )
     with _FIG_LOCK:
-        hit = cache.get(version.id)
+        hit = cache.get(key)
     if hit is not None:
         return version, hit
     doc = planview.summary(s, version.id)
     if doc is None:
         return version, None
-    fig = figures(version, doc)
+    html = Markup(render_template("ops/_figures.html", fig=figures(version, doc)))
     with _FIG_LOCK:
-        cache.clear()  # one version at a time: the newest
-        cache[version.id] = fig
-    return version, fig
+        for old in [k for k in cache if k[0] != version.id]:
+            del cache[old]  # one version at a time: the newest
+        cache[key] = html
+    return version, html
 
 
 @bp.get("/")
@@ -69,12 +81,13 @@ def dashboard() -> Any:
             .group_by(m.Batch.status)
         ).all()
     )
-    version, fig = _figures()
+    version, html = _figures_html()
     return render_template(
         "ops/dashboard.html",
         waiting=waiting,
         version=version,
-        fig=fig,
+        fig=html is not None,
+        figures_html=html,
         running=s.scalar(
             select(m.Job).where(m.Job.kind == "replan", m.Job.state.in_(("queued", "running")))
         ),

@@ -64,7 +64,8 @@ class Outcome:
     on_time: bool
 
     @classmethod
-    def of(cls, r: m.PlanOutcome) -> Outcome:
+    def of(cls, r: Any) -> Outcome:
+        """From a ``PlanOutcome`` or a row of :data:`COLUMNS`."""
         return cls(
             r.batch_id,
             r.lab_id,
@@ -75,6 +76,19 @@ class Outcome:
             r.late_h,
             r.on_time,
         )
+
+
+#: what a page reads of an outcome: plain rows, no ORM objects to build per box
+COLUMNS = (
+    m.PlanOutcome.batch_id,
+    m.PlanOutcome.lab_id,
+    m.PlanOutcome.slots,
+    m.PlanOutcome.arrival_at,
+    m.PlanOutcome.result_at,
+    m.PlanOutcome.due_at,
+    m.PlanOutcome.late_h,
+    m.PlanOutcome.on_time,
+)
 
 
 def current(session: Session) -> VersionInfo | None:
@@ -90,8 +104,8 @@ def at_lab(
     session: Session, plan_id: int, lab_id: str, start: datetime, end: datetime
 ) -> dict[str, Outcome]:
     """The plan's batches at ``lab_id`` whose first slot is in [start, end)."""
-    rows = session.scalars(
-        select(m.PlanOutcome).where(
+    rows = session.execute(
+        select(*COLUMNS).where(
             m.PlanOutcome.plan_id == plan_id,
             m.PlanOutcome.lab_id == lab_id,
             m.PlanOutcome.first_slot >= start,
@@ -105,10 +119,8 @@ def of_batches(session: Session, plan_id: int, batch_ids: Iterable[str]) -> dict
     ids = list(batch_ids)
     if not ids:
         return {}
-    rows = session.scalars(
-        select(m.PlanOutcome).where(
-            m.PlanOutcome.plan_id == plan_id, m.PlanOutcome.batch_id.in_(ids)
-        )
+    rows = session.execute(
+        select(*COLUMNS).where(m.PlanOutcome.plan_id == plan_id, m.PlanOutcome.batch_id.in_(ids))
     )
     return {r.batch_id: Outcome.of(r) for r in rows}
 
