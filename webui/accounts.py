@@ -8,8 +8,9 @@ random, shown once, and stored as their SHA-256 digest.
 A scrypt hash takes about 0.1 s of a core and releases the interpreter lock,
 so a morning's logins at once would take every core from every other page.
 Hashes therefore run in a few process-wide slots (``limit_hashing``, set from
-``PASSWORD_HASH_*``): a few more callers may wait for one, a bounded time;
-anyone else is told ``HashersBusy`` at once and the login answers 503.
+``PASSWORD_HASH_*``): callers whose turn is due within the wait queue for one
+(a storm of logins waits its turn rather than failing), anyone else is told
+``HashersBusy`` at once and the login answers 503.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -71,17 +73,40 @@ class HashersBusy(RuntimeError):
     retry_after = 2  # seconds: a few hashes' time, and enough to spread the retries
 
 
-@dataclass(frozen=True)
 class _Hashers:
-    slots: int
-    queue: int
-    wait: float
-    running: threading.BoundedSemaphore = field(init=False)
-    admitted: threading.BoundedSemaphore = field(init=False)
+    """At most ``slots`` hashes at once; a caller waits while its turn is due within ``wait``.
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "running", threading.BoundedSemaphore(self.slots))
-        object.__setattr__(self, "admitted", threading.BoundedSemaphore(self.slots + self.queue))
+    Who may wait is decided by the wait they can expect, not by a count tuned on
+    one machine: the hashes' own mean time (measured here, as they run) times the
+    callers ahead, over the slots. ``queue`` only bounds how many threads may
+    wait at once (each holds a server thread), whatever the machine's speed.
+    """
+
+    #: a first guess of a hash's seconds until one has been timed here
+    FIRST_GUESS = 0.1
+
+    def __init__(self, slots: int, queue: int, wait: float) -> None:
+        self.slots, self.queue, self.wait = slots, queue, wait
+        self.running = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._inside = 0  # hashing or waiting to
+        self._mean = self.FIRST_GUESS
+
+    def admit(self) -> bool:
+        with self._lock:
+            ahead = self._inside - self.slots + 1  # callers this one would wait behind
+            due = max(0, ahead) * self._mean / self.slots
+            if self._inside >= self.slots + self.queue or due > self.wait:
+                return False
+            self._inside += 1
+            return True
+
+    def leave(self, seconds: float | None) -> None:
+        with self._lock:
+            self._inside -= 1
+            if seconds is not None:
+                # a moving mean: the machine's speed now, not at start
+                self._mean += 0.2 * (seconds - self._mean)
 
 
 _hashers = _Hashers(slots=1, queue=8, wait=5.0)
@@ -98,19 +123,21 @@ def _hash_slot() -> Iterator[None]:
     # the limits in force when this hash began: a reconfiguration meanwhile must not
     # release a semaphore this caller never acquired
     h = _hashers
-    # a waiter holds a request thread; beyond the queue, saying "busy" now is kinder
-    # than keeping every request thread waiting for scrypt
-    if not h.admitted.acquire(blocking=False):
+    # saying "busy" now is kinder than a wait past what the caller was promised
+    if not h.admit():
         raise HashersBusy("every password hasher is busy")
+    took: float | None = None
     try:
         if not h.running.acquire(timeout=h.wait):
             raise HashersBusy("every password hasher stayed busy")
         try:
+            start = time.monotonic()
             yield
+            took = time.monotonic() - start
         finally:
             h.running.release()
     finally:
-        h.admitted.release()
+        h.leave(took)
 
 
 def hash_password(password: str) -> str:

@@ -48,6 +48,7 @@ from scheduler.store import models as m
 from webui import db
 from webui.accounts import HashersBusy, Principal, authenticate, limit_hashing, user_of_token
 from webui.labels import current_lang, translate
+from webui.overload import release_slot
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -175,6 +176,8 @@ def login() -> Any:
         flash(translate("login.locked", lang, minutes=math.ceil(wait / 60)), "error")
         return render_template("login.html", form=form), 429, {"Retry-After": str(wait)}
     s = db.session()
+    # waiting for a hasher is no rendering: the slot goes to the pages meanwhile
+    release_slot(request.environ)
     try:
         user = authenticate(s, name, form.password.data or "")
     except HashersBusy as busy:

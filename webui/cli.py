@@ -14,6 +14,8 @@ from typing import Any
 FMT = argparse.RawDescriptionHelpFormatter
 DEMO_USERS_FILE = "demo-users.txt"
 DEMO_UPLOADS_DIR = "demo-uploads"
+#: waitress threads beyond the request slots and the logins' waits
+SPARE_THREADS = 4
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -35,18 +37,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config["CLOCK"] = args.clock
     if args.replan_time_limit is not None:
         config["REPLAN_TIME_LIMIT"] = args.replan_time_limit
-    slots = args.request_slots or max(1, args.threads - max(2, args.threads // 4))
-    if not 1 <= slots < args.threads:
+    if args.request_slots is not None:
+        config["REQUEST_SLOTS"] = args.request_slots
+    if args.slot_wait is not None:
+        config["REQUEST_SLOT_WAIT_SECONDS"] = args.slot_wait
+    app = create_app(config)
+    slots = int(app.config["REQUEST_SLOTS"])
+    # threads beyond the slots: a few answer probes, files and quick 503s while every slot
+    # renders, and one per login that may wait its turn for a password hasher (a wait
+    # that holds no slot, webui.auth)
+    threads = args.threads or slots + SPARE_THREADS + int(app.config["PASSWORD_HASH_QUEUE"])
+    if not 1 <= slots < threads:
         print(
-            f"error: --request-slots {slots} must be 1 to --threads - 1 ({args.threads - 1}): "
+            f"error: --request-slots {slots} must be 1 to --threads - 1 ({threads - 1}): "
             "the threads left over answer health checks and refusals while pages render",
             file=sys.stderr,
         )
         return 2
-    config["REQUEST_SLOTS"] = slots
-    if args.slot_wait is not None:
-        config["REQUEST_SLOT_WAIT_SECONDS"] = args.slot_wait
-    app = create_app(config)
     if args.demo:
         _load_demo(app)
     sched = None if args.no_worker else start_worker(app, poll_seconds=args.poll_seconds)
@@ -59,7 +66,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             app,
             host=args.host,
             port=args.port,
-            threads=args.threads,
+            threads=threads,
             connection_limit=args.connection_limit,
             ident="natsched",
         ).run()
@@ -228,14 +235,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=16,
-        help="waitress threads (default 16): --request-slots of them render pages at once, "
-        "the rest answer health checks, static files and quick 503s",
+        help="waitress threads (default: the request slots, 4 more for probes and quick 503s, "
+        "and one per login that may wait for a password hasher)",
     )
     p.add_argument(
         "--request-slots",
         type=int,
-        help="requests rendering at once (default: threads minus a quarter, at least 2 left)",
+        help="requests rendering at once (default REQUEST_SLOTS, 12)",
     )
     p.add_argument(
         "--slot-wait",

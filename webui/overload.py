@@ -40,6 +40,10 @@ from flask import Flask
 from webui.labels import translate
 
 ARRIVED = "natsched.arrived"
+#: environ key of a callable that gives the request's slot back before it ends: a view
+#: that will wait (a login waiting for a password hasher) calls it so as not to hold a
+#: slot pages could render in
+RELEASE = "natsched.release_slot"
 #: paths that never wait for a slot: probes and assets cost next to nothing
 BYPASS_EXACT = frozenset({"/healthz", "/api/v1/health"})
 BYPASS_PREFIXES = ("/static/",)
@@ -61,13 +65,23 @@ class RequestGate:
             return self.app(environ, start_response)
         if not self._enter(environ.get(ARRIVED)):
             return _busy(path, start_response)
+        held = [True]
+        lock = threading.Lock()
+
+        def release() -> None:
+            with lock:
+                if held[0]:
+                    held[0] = False
+                    self.slots.release()
+
+        environ[RELEASE] = release
         # the slot bounds rendering: every view here renders its whole body before it
         # returns (none streams), and sending it is waitress's buffered work, which a
         # slow client must not stretch into a slot held
         try:
             return self.app(environ, start_response)
         finally:
-            self.slots.release()
+            release()
 
     def _enter(self, arrived: float | None) -> bool:
         # a free slot is used whatever the request's age: refusing would only waste it
@@ -75,6 +89,13 @@ class RequestGate:
             return True
         left = self.wait if arrived is None else self.wait - (time.monotonic() - arrived)
         return left > 0 and self.slots.acquire(timeout=left)
+
+
+def release_slot(environ: dict[str, Any]) -> None:
+    """Give the request's slot back now (nothing when it holds none or the app is ungated)."""
+    release = environ.get(RELEASE)
+    if release is not None:
+        release()
 
 
 def _busy(path: str, start_response: Callable[..., Any]) -> list[bytes]:

@@ -52,10 +52,11 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_SWALLOW_ERRORS": True,
     # trusted reverse proxies in front of the app (0: none, X-Forwarded-* are ignored)
     "PROXY_FIX": 0,
-    # scrypt hashes at once, callers that may wait for one, and how long (then 503)
+    # scrypt hashes at once; callers whose turn is due within the wait queue (each
+    # holds a server thread, hence a cap on them), the others get 503 at once
     "PASSWORD_HASH_SLOTS": max(1, _cores() - 1),
-    "PASSWORD_HASH_QUEUE": 8,
-    "PASSWORD_HASH_WAIT_SECONDS": 5.0,
+    "PASSWORD_HASH_QUEUE": 128,
+    "PASSWORD_HASH_WAIT_SECONDS": 30.0,
     # requests rendering at once, and how long one may wait for that (then 503);
     # `natsched serve` sets the slots from its thread count (webui.overload)
     "REQUEST_SLOTS": 12,

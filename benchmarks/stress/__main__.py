@@ -44,7 +44,14 @@ from typing import Any
 
 from benchmarks.stress.faults import FaultResult, private_cluster, run_faults
 from benchmarks.stress.locust_run import ROUTES, LoadRun, run_locust
-from benchmarks.stress.server import Server, Worker, World, clone_world, seed_world
+from benchmarks.stress.server import (
+    GUNICORN_THREADS,
+    Server,
+    Worker,
+    World,
+    clone_world,
+    seed_world,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -61,20 +68,19 @@ class Form:
     debounce: float
     coordinators: int  # the main configurations' (postgres-2web: the largest scale step)
     scale: tuple[int, ...]  # coordinators for the scale table
-    threads: int
+    threads: int | None  # waitress threads (None: what `natsched serve` chooses)
     spawn_rate: float
 
 
 SHORT = Form("demo", 5, 1, 25, 1, 2.0, 3.0, 1.0, 10, (5, 10, 20, 25), 8, 10.0)
-LONG = Form("province", 50, 107, 800, 5, 10.0, 30.0, 5.0, 200, (100, 200, 400, 800), 16, 25.0)
+LONG = Form("province", 50, 107, 800, 5, 10.0, 30.0, 5.0, 200, (100, 200, 400, 800), None, 25.0)
 CONFIGS = ("sqlite", "postgres", "postgres-2web")
 
 DESCRIBE = {
-    "sqlite": "SQLite, one `natsched serve` (waitress, {threads} threads), the worker in "
-    "the web process",
-    "postgres": "PostgreSQL (a private cluster), one `natsched serve` (waitress, {threads} "
-    "threads), a separate `natsched worker`",
-    "postgres-2web": "PostgreSQL (a private cluster), 2 gunicorn processes x 8 threads "
+    "sqlite": "SQLite, one `natsched serve` (waitress, {threads}), the worker in the web process",
+    "postgres": "PostgreSQL (a private cluster), one `natsched serve` (waitress, {threads}), "
+    "a separate `natsched worker`",
+    "postgres-2web": "PostgreSQL (a private cluster), 2 gunicorn processes x {gthreads} threads "
     "(`webui.wsgi:app`), a separate `natsched worker`, limiter on {limiter}",
 }
 
@@ -127,13 +133,10 @@ def _servers(config: str, form: Form, world: World, name: str) -> Iterator[tuple
     # the load sends X-Forwarded-For per user, as a reverse proxy would
     env: dict[str, str | None] = {"NATSCHED_PROXY_FIX": "1"}
     if config == "postgres-2web":
-        env["NATSCHED_REQUEST_SLOTS"] = "6"  # of 8 threads, as the README's deployment
         if redis_answers():
             env["NATSCHED_RATELIMIT_STORAGE_URI"] = REDIS_URL
             env["NATSCHED_RATELIMIT_KEY_PREFIX"] = f"natsched-stress-{os.getpid()}-{name}"
-        web = Server(
-            world, web_processes=2, threads=8, extra_env=env, log_name=f"{name}-web", **common
-        )
+        web = Server(world, web_processes=2, extra_env=env, log_name=f"{name}-web", **common)
     else:
         web = Server(
             world,
@@ -158,7 +161,10 @@ def _one(
         out = run_locust(web, run, out_dir, worker.proc if worker is not None else None)
         limiter = web.env.get("NATSCHED_RATELIMIT_STORAGE_URI", "memory:// (each process)")
     out["config"] = config
-    out["describe"] = DESCRIBE[config].format(threads=form.threads, limiter=limiter)
+    threads = f"{form.threads} threads" if form.threads else "its default threads"
+    out["describe"] = DESCRIBE[config].format(
+        threads=threads, gthreads=GUNICORN_THREADS, limiter=limiter
+    )
     out["seed_s"] = seeded
     out["replan_time_limit_s"] = form.time_limit
     out["offered_rps"] = round(run.coordinators / 10 + run.ops / 15, 1)

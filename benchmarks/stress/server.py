@@ -40,7 +40,9 @@ from scheduler.store.world import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-PASSWORD = "stress-" + "pw"  # local throw-away accounts of a throw-away database
+PASSWORD = "stress-" + "pw"
+#: threads of each gunicorn process (README, Deployment)
+GUNICORN_THREADS = 64  # local throw-away accounts of a throw-away database
 
 
 @dataclass
@@ -245,7 +247,7 @@ class Server:
         debounce: float = 2.0,
         lease: float = 300.0,
         poll: float = 1.0,
-        threads: int = 16,
+        threads: int | None = None,
         web_processes: int = 0,
         web_args: tuple[str, ...] = (),
         extra_env: dict[str, str | None] | None = None,
@@ -269,7 +271,10 @@ class Server:
         env.pop("NATSCHED_DATABASE_URL", None)
         if web_processes:
             cmd = [sys.executable, "-m", "gunicorn", "-w", str(web_processes)]
-            cmd += ["--threads", str(threads), "-b", f"{HOST}:{self.port}"]
+            # as the README's deployment: the render slots, and threads for logins waiting
+            # their turn at the password hasher (NATSCHED_PASSWORD_HASH_QUEUE) and quick 503s
+            cmd += ["--threads", str(threads or GUNICORN_THREADS), "-b", f"{HOST}:{self.port}"]
+            env["NATSCHED_PASSWORD_HASH_QUEUE"] = str(max(0, (threads or GUNICORN_THREADS) - 16))
             # a province upload or a cold page may take longer than gunicorn's 30 s default
             # under load; a worker killed for it would be a fault of the harness
             cmd += ["--timeout", "180", "--graceful-timeout", "10", *web_args, "webui.wsgi:app"]
@@ -277,7 +282,9 @@ class Server:
             env["NATSCHED_CLOCK"] = world.plan_start.isoformat()
         else:
             cmd = [sys.executable, "-m", "scheduler", "serve", "--db", world.db_url]
-            cmd += ["--host", HOST, "--port", str(self.port), "--threads", str(threads)]
+            cmd += ["--host", HOST, "--port", str(self.port)]
+            if threads is not None:
+                cmd += ["--threads", str(threads)]
             cmd += ["--clock", world.plan_start.isoformat(), "--poll-seconds", str(poll)]
             if not worker:
                 cmd.append("--no-worker")

@@ -252,3 +252,61 @@ def test_two_web_processes_share_the_failure_count_through_redis(make_app: MakeA
     finally:
         for key in client.scan_iter(match=f"*{prefix}*"):
             client.delete(key)
+
+
+def test_a_login_waiting_for_a_hasher_leaves_its_request_slot_to_pages(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    # one request slot: a login that kept it while it waits would stall every page
+    app = make_app(REQUEST_SLOTS=1, REQUEST_SLOT_WAIT_SECONDS=0.05, PASSWORD_HASH_SLOTS=1)
+    waiting, go = threading.Event(), threading.Event()
+    real = accounts.check_password_hash
+
+    def slow(stored: str, password: str) -> bool:
+        waiting.set()
+        go.wait(30)  # bounded, so a failing test cannot hang the run
+        return bool(real(stored, password))
+
+    monkeypatch.setattr(accounts, "check_password_hash", slow)
+    c = app.test_client()
+    token = csrf_of(c.get("/login?lang=en").text)
+    codes: list[int] = []
+    t = threading.Thread(
+        target=lambda: codes.append(
+            c.post(
+                "/login", data={"username": "ops", "password": PASSWORD, "csrf_token": token}
+            ).status_code
+        ),
+        daemon=True,
+    )
+    t.start()
+    assert waiting.wait(30), "the login never reached its hash"
+    # the login is hashing: the page gets the slot, not a 503
+    assert app.test_client().get("/login").status_code == 200
+    go.set()
+    t.join(30)
+    assert codes == [302]
+
+
+def test_who_may_wait_for_a_hasher_follows_the_measured_hash_time() -> None:
+    h = accounts._Hashers(slots=1, queue=1000, wait=1.0)
+    h._mean = 0.1  # as if measured: ten hashes a second on this machine
+    admitted = 0
+    while h.admit():
+        admitted += 1
+    # the one hashing and the ten whose turn comes within the second
+    assert admitted == 11
+    slow = accounts._Hashers(slots=1, queue=1000, wait=1.0)
+    slow._mean = 0.5  # a machine five times slower admits fewer, not the same count
+    assert sum(1 for _ in iter(slow.admit, False)) == 3
+    # a finished hash frees a place, but it took longer than thought: the mean moves
+    # towards its time and the queue behind it is now longer than the wait allows
+    h.leave(0.3)
+    assert 0.1 < h._mean < 0.3 and h.admit() is False
+    h.leave(0.05)
+    h.leave(0.05)
+    assert h.admit() is True
+    capped = accounts._Hashers(slots=2, queue=3, wait=100.0)
+    assert sum(1 for _ in iter(capped.admit, False)) == 5  # threads bound the waiters too
