@@ -17,12 +17,7 @@ from scheduler.schedule import Schedule
 from scheduler.solvers.bound import BoundResult, lower_bound
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.opt import STRONG_MAX_SECONDS, optimise, setup_seconds
-from scheduler.solvers.strong_bound import (
-    TIMED_EVALUATIONS,
-    StrongBound,
-    start_prices,
-    strong_bound,
-)
+from scheduler.solvers.strong_bound import StrongBound, timed_strong_bound
 
 log = logging.getLogger(__name__)
 
@@ -250,15 +245,7 @@ def _strong_here(
     seconds = min(STRONG_MAX_SECONDS, GREEDY_STRONG_SHARE * time_limit, left)
     if seconds <= 0:
         return None
-    t0 = time.perf_counter()
-    prices = start_prices(net, spec)
-    return strong_bound(
-        net,
-        prices,
-        upper=upper,
-        time_limit=seconds - (time.perf_counter() - t0),
-        max_iterations=TIMED_EVALUATIONS,
-    )
+    return timed_strong_bound(net, spec, seconds, upper=upper)
 
 
 def _beside(

@@ -50,13 +50,7 @@ from scheduler.solvers.stop import (
     TargetGap,
     WorkClock,
 )
-from scheduler.solvers.strong_bound import (
-    TIMED_EVALUATIONS,
-    StrongBound,
-    StrongBoundJob,
-    start_prices,
-    strong_bound,
-)
+from scheduler.solvers.strong_bound import StrongBound, StrongBoundJob, timed_strong_bound
 
 log = logging.getLogger(__name__)
 
@@ -616,13 +610,4 @@ def _strong(
     left = min(STRONG_MAX_SECONDS, wall_left - (time.perf_counter() - t0))
     if got is not None or left <= 0.05:
         return got
-    t1 = time.perf_counter()
-    prices = start_prices(net, source)
-    return strong_bound(
-        net,
-        prices,
-        finish=finish,
-        upper=upper,
-        time_limit=left - (time.perf_counter() - t1),
-        max_iterations=TIMED_EVALUATIONS,
-    )
+    return timed_strong_bound(net, source, left, upper=upper, finish=finish)

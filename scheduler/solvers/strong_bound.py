@@ -669,6 +669,29 @@ def strong_bound(
     )
 
 
+def timed_strong_bound(
+    net: Network,
+    source: BoundResult | None,
+    seconds: float,
+    *,
+    upper: float | None = None,
+    finish: IntArray | None = None,
+    on_improve: Callable[[StrongBound], None] | None = None,
+) -> StrongBound:
+    """The strong bound from the prices of the SPEC flow ``source``, all in about ``seconds``."""
+    t0 = time.perf_counter()
+    prices = start_prices(net, source)
+    return strong_bound(
+        net,
+        prices,
+        finish=finish,
+        upper=upper,
+        time_limit=max(0.0, seconds - (time.perf_counter() - t0)),
+        max_iterations=TIMED_EVALUATIONS,
+        on_improve=on_improve,
+    )
+
+
 def _child(
     net: Network,
     finish: IntArray,
@@ -689,17 +712,7 @@ def _child(
 
     try:
         # recovering the prices here keeps their Bellman-Ford off the search's core
-        prices = start_prices(net, source)
-        left = max(0.0, seconds - (time.perf_counter() - t0))
-        sb = strong_bound(
-            net,
-            prices,
-            finish=finish,
-            upper=upper,
-            time_limit=left,
-            max_iterations=TIMED_EVALUATIONS,
-            on_improve=send,
-        )
+        sb = timed_strong_bound(net, source, seconds, upper=upper, finish=finish, on_improve=send)
         # the prices too: what each lab hour is worth, for the search to use
         conn.send((sb.value, sb.method, True, sb.prices))
     except Exception:  # any failure only means no stronger bound
