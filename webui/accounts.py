@@ -197,13 +197,20 @@ def authenticate(session: Session, username: str, password: str) -> m.User | Non
     """The active user with this name and password, else None.
 
     Raises ``HashersBusy`` when no hasher came free in time."""
-    user = session.scalar(select(m.User).where(m.User.username == username))
+    # read on a connection of its own, given back before the hash: a storm of logins
+    # waiting for a hasher must not hold the pool's connections the pages need
+    with session.get_bind().engine.connect() as conn:
+        row = conn.execute(
+            select(m.User.id, m.User.password_hash, m.User.active).where(
+                m.User.username == username
+            )
+        ).first()
     # one hash whoever asks (unknown and deactivated names too), so neither a name's
     # existence nor its state shows in the timing
-    matches = _password_matches(_DUMMY if user is None else user.password_hash, password)
-    if user is None or not user.active or not matches:
+    matches = _password_matches(_DUMMY if row is None else row.password_hash, password)
+    if row is None or not row.active or not matches:
         return None
-    return user
+    return session.get(m.User, row.id)
 
 
 # made outside the hash slots: importing the module must never wait for them

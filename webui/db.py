@@ -15,7 +15,9 @@ def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if app.config.get("MIGRATE", True):
         upgrade(url)
-    engine = make_engine(url)
+    # every render slot may read at once, and a few more requests (probes, a login's
+    # last write) outside the slots
+    engine = make_engine(url, connections=int(app.config["REQUEST_SLOTS"] or 12) + 4)
     app.extensions["natsched.engine"] = engine
     app.extensions["natsched.sessions"] = session_factory(engine)
     app.teardown_appcontext(_close)

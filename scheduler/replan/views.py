@@ -228,8 +228,22 @@ def store(session: Session, plan_id: int, views: PlanViews, now: datetime) -> No
             session.execute(delete(model).where(model.plan_id.in_(old)))
 
 
+#: (database, version) whose views are known to be stored: they stay while it is new
+_KNOWN: set[tuple[str, int]] = set()
+
+
 def has_views(session: Session, plan_id: int) -> bool:
-    return session.get(m.PlanSummary, plan_id) is not None
+    key = (str(session.get_bind().engine.url), plan_id)
+    if key in _KNOWN:
+        return True
+    # the key alone: the summary itself is a province's figures, parsed only where shown
+    found = (
+        session.scalar(select(m.PlanSummary.plan_id).where(m.PlanSummary.plan_id == plan_id))
+        is not None
+    )
+    if found:
+        _KNOWN.add(key)
+    return found
 
 
 _BACKFILL = threading.Lock()

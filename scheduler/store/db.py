@@ -87,9 +87,18 @@ def existing_database(url: str | None = None) -> str:
     return url
 
 
-def make_engine(url: str | None = None) -> Engine:
+def make_engine(url: str | None = None, *, connections: int | None = None) -> Engine:
+    """An engine for ``url``; ``connections``: how many requests may hold one at once.
+
+    SQLAlchemy's default pool (5, and 10 more on demand) is sized for a script, not
+    for a web process whose render slots all read at once: a request waiting for a
+    connection holds its slot while it waits.
+    """
     url = database_url(url)
     kwargs: dict[str, Any] = {"future": True}
+    if connections is not None:
+        kwargs["pool_size"] = connections
+        kwargs["max_overflow"] = connections
     if url.startswith("sqlite"):
         # many offices write at once in a mass screening: wait for the one writer
         kwargs["connect_args"] = {"timeout": 120}
