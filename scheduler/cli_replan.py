@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -120,23 +121,27 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     # a tick that finds a solve still running is skipped by design, not worth a warning;
     # the worker logs its own failures (scheduler.replan.worker)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    url = existing_database(args.db)
-    upgrade(url)
-    settings = WorkerSettings(
-        interval_minutes=args.interval_minutes,
-        debounce_seconds=args.debounce_seconds,
-        lease_seconds=args.lease_seconds,
-        replan=replan_settings(args),
-    )
     from scheduler.cli import CliError
     from scheduler.clock import Clock
 
+    # the command's own words first, then the database it names
     try:
         clock = Clock.parse(args.clock)
     except ValueError as exc:
         raise CliError(f"--clock {args.clock!r}: {exc}") from exc
     if clock.fixed is not None:
         raise CliError("--clock: the worker's day runs on; give a start time without 'fixed:'")
+    url = existing_database(args.db)
+    upgrade(url)
+    if args.nice:
+        # a solve is batch work: web processes on the same machine must win the CPU
+        os.nice(args.nice)
+    settings = WorkerSettings(
+        interval_minutes=args.interval_minutes,
+        debounce_seconds=args.debounce_seconds,
+        lease_seconds=args.lease_seconds,
+        replan=replan_settings(args),
+    )
     with contextlib.suppress(KeyboardInterrupt):
         run(url, settings, poll_seconds=args.poll_seconds, clock=clock)
     return 0
@@ -201,6 +206,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--lease-seconds", type=float, default=120.0, help="lock lease")
     w.add_argument(
         "--clock", help="run the day from another time: 2022-01-09T08:00 (runs on, like serve)"
+    )
+    w.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        choices=range(0, 20),
+        metavar="N",
+        help="lower the worker's CPU priority by N (default 10: web processes on the same "
+        "machine answer first; 0 keeps it)",
     )
     solve_options(w)
     w.set_defaults(handler=_cmd_worker)

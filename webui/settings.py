@@ -55,8 +55,8 @@ DEFAULTS: dict[str, Any] = {
     # scrypt hashes at once; callers whose turn is due within the wait queue (each
     # holds a server thread, hence a cap on them), the others get 503 at once
     "PASSWORD_HASH_SLOTS": max(1, _cores() - 1),
-    "PASSWORD_HASH_QUEUE": 128,
-    "PASSWORD_HASH_WAIT_SECONDS": 30.0,
+    "PASSWORD_HASH_QUEUE": 256,
+    "PASSWORD_HASH_WAIT_SECONDS": 60.0,
     # requests rendering at once, and how long one may wait for that (then 503);
     # `natsched serve` sets the slots from its thread count (webui.overload)
     "REQUEST_SLOTS": 12,

@@ -193,9 +193,16 @@ def validate(
     """
     errors: list[CellError] = []
     warnings = warnings if warnings is not None else []
-    counties = set(session.scalars(select(m.County.code)))
-    site_county = {r[0]: r[1] for r in session.execute(select(m.Site.site_id, m.Site.county_code))}
-    if county_code not in counties:
+    # the sites this file names, not the province's: an upload costs what its own rows cost
+    named = sorted({str(v) for v in table["site_id"].tolist()})
+    site_county = {
+        r[0]: r[1]
+        for chunk in _chunks(named)
+        for r in session.execute(
+            select(m.Site.site_id, m.Site.county_code).where(m.Site.site_id.in_(chunk))
+        )
+    }
+    if session.get(m.County, county_code) is None:
         errors.append(CellError(None, "county_code", county_code, "unknown county"))
     good: list[tuple[int, UploadRow]] = []
     seen: dict[tuple[str, datetime, datetime, str], int] = {}
@@ -332,9 +339,13 @@ def _boxes(
     session: Session, rows: list[tuple[int, UploadRow]], settings: IngestSettings
 ) -> list[list[Batch]]:
     """Each row's boxes, before any write; their ids are set once the row's number is known."""
+    named = sorted({row.site_id for _, row in rows})
     site_rules = {
         site_id: rules
-        for site_id, rules in session.execute(select(m.Site.site_id, m.Site.category_rules))
+        for chunk in _chunks(named)
+        for site_id, rules in session.execute(
+            select(m.Site.site_id, m.Site.category_rules).where(m.Site.site_id.in_(chunk))
+        )
         if rules
     }
     out = []

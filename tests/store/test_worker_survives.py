@@ -95,8 +95,12 @@ def test_worker_workers_1_reaches_every_replan(monkeypatch, tmp_path):
 
     seen: list[WorkerSettings] = []
     monkeypatch.setattr(w, "run", lambda _url, settings, **_kw: seen.append(settings))
+    from scheduler.store.db import upgrade
+
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
-    assert main(["worker", "--db", url, "--workers", "1", "--time-limit", "5"]) == 0
+    upgrade(url)  # the worker plans on a database that exists; it never makes one
+    # --nice 0: the test's own process must not lose its priority for the rest of the run
+    assert main(["worker", "--db", url, "--workers", "1", "--time-limit", "5", "--nice", "0"]) == 0
     (settings,) = seen
     carried = settings_from_args(settings_to_args(settings))
     assert carried.replan.workers == 1 and carried.replan.time_limit == 5.0
