@@ -15,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from webui.auth import retry_after
+from webui.labels import translate
+from webui.overload import LaneBusy
 from webui.settings import wants_json
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,14 @@ def init_app(app: Flask) -> None:
             return body, status, headers
         key = f"error.{status}" if status in (400, 403, 404, 413, 429) else "error.400"
         return render_template("error.html", status=status, key=key), status, headers
+
+    @app.errorhandler(LaneBusy)
+    def lane_busy(e: LaneBusy) -> Any:
+        headers = {"Retry-After": str(e.retry_after)}
+        if wants_json(request):
+            body, _ = json_error(503, "overloaded", translate("error.overloaded", "en"))
+            return body, 503, headers
+        return render_template("error.html", status=503, key="error.503"), 503, headers
 
     @app.errorhandler(OperationalError)
     def busy(e: OperationalError) -> Any:

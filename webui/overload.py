@@ -32,7 +32,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
@@ -91,6 +92,42 @@ class RequestGate:
         return left > 0 and self.slots.acquire(timeout=left)
 
 
+class LaneBusy(Exception):
+    """Every place of a lane stayed taken for the whole wait."""
+
+    retry_after = 5
+
+
+class Lane:
+    """At most ``size`` requests of one kind (uploads) at once, off the render slots.
+
+    A county file takes a fraction of a second of a core to check and store,
+    and fifty offices send theirs in the same minute of a screening morning;
+    in the render slots they would leave no room for the pages. A request
+    entering a lane gives its render slot back, waits up to ``wait`` s for a
+    place (then ``LaneBusy``: 503), and does its work there.
+    """
+
+    def __init__(self, size: int, wait: float) -> None:
+        self.places = threading.BoundedSemaphore(max(1, size))
+        self.wait = wait
+
+    @contextmanager
+    def enter(self, environ: dict[str, Any]) -> Iterator[None]:
+        release_slot(environ)
+        if not self.places.acquire(timeout=self.wait):
+            raise LaneBusy
+        try:
+            yield
+        finally:
+            self.places.release()
+
+
+def uploads_lane(app: Flask) -> Lane:
+    lane: Lane = app.extensions["natsched.uploads_lane"]
+    return lane
+
+
 def release_slot(environ: dict[str, Any]) -> None:
     """Give the request's slot back now (nothing when it holds none or the app is ungated)."""
     release = environ.get(RELEASE)
@@ -125,7 +162,10 @@ def _busy(path: str, start_response: Callable[..., Any]) -> list[bytes]:
 
 
 def init_app(app: Flask) -> None:
-    """Put the gate around ``app`` (``REQUEST_SLOTS`` 0 leaves it ungated)."""
+    """Put the gate around ``app`` (``REQUEST_SLOTS`` 0 leaves it ungated), and the lanes."""
+    app.extensions["natsched.uploads_lane"] = Lane(
+        int(app.config["UPLOAD_SLOTS"]), float(app.config["UPLOAD_SLOT_WAIT_SECONDS"])
+    )
     slots = int(app.config["REQUEST_SLOTS"])
     if slots > 0:
         app.wsgi_app = RequestGate(  # type: ignore[method-assign]

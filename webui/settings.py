@@ -56,11 +56,15 @@ DEFAULTS: dict[str, Any] = {
     # holds a server thread, hence a cap on them), the others get 503 at once
     "PASSWORD_HASH_SLOTS": max(1, _cores() - 1),
     "PASSWORD_HASH_QUEUE": 256,
-    "PASSWORD_HASH_WAIT_SECONDS": 60.0,
+    "PASSWORD_HASH_WAIT_SECONDS": 120.0,
     # requests rendering at once, and how long one may wait for that (then 503);
     # `natsched serve` sets the slots from its thread count (webui.overload)
     "REQUEST_SLOTS": 12,
     "REQUEST_SLOT_WAIT_SECONDS": 2.0,
+    # uploads checked and stored at once, off the render slots, and how long one may
+    # wait for a place (then 503): a morning's fifty files must leave the pages room
+    "UPLOAD_SLOTS": 4,
+    "UPLOAD_SLOT_WAIT_SECONDS": 60.0,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a coordinator's shift, not an hour
     "CLOCK": None,
     "JOB_WORKERS": 2,

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 PASSWORD = "stress-" + "pw"
 #: threads of each gunicorn process (README, Deployment)
-GUNICORN_THREADS = 200  # local throw-away accounts of a throw-away database
+GUNICORN_THREADS = 320  # local throw-away accounts of a throw-away database
 
 
 @dataclass

@@ -170,3 +170,65 @@ def test_waitress_stamps_arrival_and_the_reserve_thread_refuses_quickly(
         hold.release.set()
         stop.set()
         loop.join(30)
+
+
+def test_uploads_have_a_lane_of_their_own_and_leave_the_pages_room(
+    make_app: MakeApp,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    from pathlib import Path
+
+    from tests.webui.test_api import bearer_of
+    from webui.api import resources
+
+    # one render slot and one upload place: an upload being checked must not hold the slot
+    app = make_app(
+        REQUEST_SLOTS=1,
+        REQUEST_SLOT_WAIT_SECONDS=0.05,
+        UPLOAD_SLOTS=1,
+        UPLOAD_SLOT_WAIT_SECONDS=0.2,
+        UPLOAD_MAX_FUTURE_HOURS=48.0,
+    )
+    inside, go = threading.Event(), threading.Event()
+    real = resources.upload
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        inside.set()
+        go.wait(30)  # bounded, so a failing test cannot hang the run
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(resources, "upload", slow)
+    header = bearer_of(app, "county")
+    f = Path("fixtures/demo/uploads/411002.xlsx")
+
+    def send() -> int:
+        return (
+            app.test_client()
+            .post(
+                "/api/v1/uploads",
+                data={"file": (io.BytesIO(f.read_bytes()), f.name), "mode": "dry-run"},
+                content_type="multipart/form-data",
+                headers=header,
+            )
+            .status_code
+        )
+
+    codes: list[int] = []
+    t = threading.Thread(target=lambda: codes.append(send()), daemon=True)
+    t.start()
+    assert inside.wait(30), "the upload never started"
+    # the page gets the render slot the upload gave back
+    assert app.test_client().get("/login").status_code == 200
+    # a second upload waits for the lane's one place, then is told to come back
+    second = app.test_client().post(
+        "/api/v1/uploads",
+        data={"file": (io.BytesIO(f.read_bytes()), f.name), "mode": "dry-run"},
+        content_type="multipart/form-data",
+        headers=header,
+    )
+    assert second.status_code == 503 and second.headers["Retry-After"] == "5"
+    assert second.json["error"]["code"] == "overloaded"
+    go.set()
+    t.join(30)
+    assert codes == [200]

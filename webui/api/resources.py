@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ from webui.api.framework import (
 )
 from webui.errors import ApiError
 from webui.jobs import job_dict, jobs_of
+from webui.overload import uploads_lane
 from webui.planner import replan_job
 from webui.settings import DEFAULTS, ingest_settings
 from webui.upload_jobs import runs_as_job, submit_upload
@@ -314,17 +315,18 @@ def post_upload(form: sc.UploadForm, file: Any) -> Reply:
         )
         return _job_started(job_id)
     s = db.session()
-    report = upload(
-        s,
-        data,
-        file.filename or "upload",
-        county,
-        user=p.username,
-        now=now(),
-        mode=form.mode,
-        accept_valid_rows=form.accept_valid_rows,
-        settings=ingest_settings(app),
-    )
+    with uploads_lane(app).enter(request.environ):
+        report = upload(
+            s,
+            data,
+            file.filename or "upload",
+            county,
+            user=p.username,
+            now=now(),
+            mode=form.mode,
+            accept_valid_rows=form.accept_valid_rows,
+            settings=ingest_settings(app),
+        )
     if report.status == "rejected":
         s.rollback()
         raise ApiError(

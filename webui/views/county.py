@@ -36,7 +36,7 @@ from sqlalchemy import select
 from scheduler.fixturegen.uploads import COLUMNS, COLUMNS_ZH
 from scheduler.ingest import upload
 from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
-from scheduler.ingest.upload import safe_name
+from scheduler.ingest.upload import UploadReport, safe_name
 from scheduler.store import models as m
 from webui import db
 from webui.auth import check_county, principal, roles_required
@@ -44,6 +44,7 @@ from webui.clock import now as _now
 from webui.jobs import job_dict
 from webui.labels import current_lang
 from webui.labels import say as _t
+from webui.overload import uploads_lane
 from webui.settings import ingest_settings
 from webui.upload_jobs import runs_as_job, submit_upload
 from webui.views import planview
@@ -146,17 +147,28 @@ def check(code: str) -> Any:
         return redirect(url_for("county.home", code=code))
     who = principal()
     assert who is not None
-    report = upload(
+    lane = uploads_lane(current_app._get_current_object())  # type: ignore[attr-defined]
+    with lane.enter(request.environ):
+        report = _checked(data, name, code, who.username)
+    db.session().rollback()  # a dry run stores nothing
+    return _preview_page(report, data, name, code)
+
+
+def _checked(data: bytes, name: str, code: str, user: str) -> UploadReport:
+    return upload(
         db.session(),
         data,
         name,
         code,
-        user=who.username,
+        user=user,
         now=_now(),
         mode="dry-run",
         settings=ingest_settings(current_app),
     )
-    db.session().rollback()  # a dry run stores nothing
+
+
+def _preview_page(report: UploadReport, data: bytes, name: str, code: str) -> Any:
+    """The checked file as a table, every bad cell marked; the file kept for its commit."""
     token = secrets.token_urlsafe(16)
     path = _pending_dir() / f"{token}.bin"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -241,18 +253,19 @@ def commit(code: str) -> Any:
         flash(_t("county.job_started", job=job), "info")
         return redirect(url_for("county.home", code=code, job=job))
     s = db.session()
-    report = upload(
-        s,
-        data,
-        meta["name"],
-        code,
-        user=who.username,
-        now=_now(),
-        mode="commit",
-        accept_valid_rows=accept,
-        settings=ingest_settings(current_app),
-    )
-    s.commit()
+    with uploads_lane(app).enter(request.environ):
+        report = upload(
+            s,
+            data,
+            meta["name"],
+            code,
+            user=who.username,
+            now=_now(),
+            mode="commit",
+            accept_valid_rows=accept,
+            settings=ingest_settings(current_app),
+        )
+        s.commit()
     _flash_report(report.status, report.rows_stored, report.batches_created, len(report.errors))
     return redirect(url_for("county.home", code=code))
 
