@@ -32,6 +32,7 @@ from scheduler.replan.worker import (
     acquire,
     owner_id,
 )
+from scheduler.store import models as m
 from scheduler.store.db import transaction
 from webui.jobs import JobContext
 
@@ -105,6 +106,12 @@ def replan_job(app: Flask, user: str, reason: str) -> Any:
         now = ctx.clock.now()
         with transaction(engine) as s:
             request_replan(s, now, f"{reason} (by {user})")
+            # who asked for a plan, and why, is part of the day's record
+            s.add(
+                m.AuditLog(
+                    at=now, user=user, action="replan now", target="plan", detail={"reason": reason}
+                )
+            )
         ctx.progress(0.02, "waiting for the planner")
         with PLAN_LOCK:
             now = ctx.clock.now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 
 from scheduler.evaluate import evaluate
 from scheduler.replan.core import plan_of, published
@@ -82,6 +82,17 @@ def test_replan_now_runs_a_job_and_the_diff_shows_moves(app, as_role):
     page = c.get(f"/ops/plans/{first}/diff/{new}").text
     assert len(re.findall(r"<tr data-batch=", page)) > 0
     assert f"/ops/plans/{first}/diff/{new}" in c.get("/ops/plans/").text
+    # who pressed re-plan now, and why, is in the audit log
+    with app.app_context():
+        from webui import db
+
+        asked = [
+            (a.user, a.detail["reason"])
+            for a in db.session().scalars(
+                select(m.AuditLog).where(m.AuditLog.action == "replan now")
+            )
+        ]
+    assert asked == [("ops", "re-plan now")]
 
 
 def test_users_created_disabled_and_tokens_shown_once(app, as_role):
