@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from scheduler.store import models as m
@@ -28,10 +29,36 @@ def request_replan(session: Session, now: datetime, reason: str) -> None:
     reasons = list(rec.value.get("reasons", [])) if rec is not None else []
     reasons.append(reason)
     value = {"at": now.isoformat(), "reasons": reasons[-50:]}
-    if rec is None:
-        session.add(m.Setting(key="replan_request", value=value))
-    else:
+    if rec is not None:
         rec.value = value
+        session.flush()
+        return
+    # two offices' first uploads may both find no request row (PostgreSQL lets two
+    # counties store at once): the second insert must add to the row, not fail
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        session.add(m.Setting(key="replan_request", value=value))
+        session.flush()
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = cast(Table, m.Setting.__table__)
+    row = {"key": "replan_request", "value": value}
+    if dialect == "postgresql":
+        session.execute(
+            postgresql.insert(table).values(**row).on_conflict_do_nothing(index_elements=["key"])
+        )
+    else:
+        session.execute(
+            sqlite.insert(table).values(**row).on_conflict_do_nothing(index_elements=["key"])
+        )
+    rec = session.get(m.Setting, "replan_request", populate_existing=True)
+    if rec is not None and rec.value != value:
+        # the other request's row won: ours joins it
+        rec.value = {
+            "at": now.isoformat(),
+            "reasons": [*rec.value.get("reasons", []), reason][-50:],
+        }
     session.flush()
 
 
