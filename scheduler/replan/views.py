@@ -32,7 +32,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduler.domain import Chunk, Plan, Problem
+from scheduler.domain import Plan, Problem
 from scheduler.evaluate import Evaluation, evaluate
 from scheduler.explain import capacity_shortfall
 from scheduler.network import slot_capacity_matrix, travel_minutes_matrix
@@ -263,9 +263,11 @@ def ensure(session: Session, version: m.PlanVersion, now: datetime) -> None:
         session.expire_all()
         if has_views(session, version.id):
             return
+        # core imports this module; its reader of a version's rows is the one to use
+        from scheduler.replan.core import plan_of
+
         base = snapshot(session)
-        rows = session.scalars(select(m.PlanRow).where(m.PlanRow.plan_id == version.id)).all()
-        full = Plan(tuple(Chunk(r.batch_id, r.lab_id, r.slot_start, r.tubes) for r in rows))
+        full = plan_of(version)
         planned = {c.batch_id for c in full.chunks}
         held = set(
             session.scalars(
