@@ -5,3 +5,20 @@ from __future__ import annotations
 
 class NoDatabase(LookupError):
     """There is no natsched database where the URL points: said, never created on the quiet."""
+
+
+class RuleViolation(ValueError):
+    """A change the service layer refuses by one of its rules (capacity, outage, box state).
+
+    The forms and the API translate this one error; they do not re-check the rule.
+    ``field`` names the input that broke it (``capacity_per_hour``, ``status``, ...),
+    ``code`` is a stable machine-readable name of the rule, and ``params`` carries
+    the values a translated message needs (the limit, the current state, ...).
+    """
+
+    def __init__(self, field: str, code: str, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+        self.message = message
+        self.params = params
