@@ -877,6 +877,51 @@ def test_malformed_queries_are_422(ops, query, field):
     assert field in {d["field"] for d in err["details"]}
 
 
+def test_a_rule_violation_from_the_service_layer_is_the_api_error_naming_field_and_rule(
+    app, ops, world, monkeypatch
+):
+    """The service layer's one refusal becomes the error shape with its field and rule, at
+    the status the API gave the same refusal before the rules moved: 422 for a capacity or
+    an outage, 409 for a box's state going back."""
+    from scheduler.replan import events
+    from scheduler.store.errors import RuleViolation
+
+    def over_capacity(*args: Any, **kwargs: Any) -> Any:
+        raise RuleViolation(
+            "capacity_per_hour", "capacity_limit", "at most 100000 tubes/h", limit=100_000
+        )
+
+    def going_back(*args: Any, **kwargs: Any) -> Any:
+        raise RuleViolation("status", "state_order", "a box's state only moves forward")
+
+    monkeypatch.setattr(events, "lab_status", over_capacity)
+    monkeypatch.setattr(events, "batch_status", going_back)
+    before = _tables_but_jobs_and_tokens(app)
+    err = assert_error(
+        ops.post(
+            f"{API}/labs/{world.own_lab}/status",
+            json={"kind": "capacity", "capacity_per_hour": 10},
+        ),
+        422,
+    )
+    assert err["code"] == "invalid"
+    assert err["details"] == [
+        {
+            "field": "capacity_per_hour",
+            "message": "at most 100000 tubes/h",
+            "type": "capacity_limit",
+        }
+    ]
+    err = assert_error(
+        ops.post(f"{API}/batches/{world.lab_batch}/status", json={"status": "planned"}), 409
+    )
+    assert err["code"] == "conflict"
+    assert err["details"] == [
+        {"field": "status", "message": "a box's state only moves forward", "type": "state_order"}
+    ]
+    assert _tables_but_jobs_and_tokens(app) == before
+
+
 def test_unknown_routes_and_methods_answer_json(ops):
     assert_error(ops.get(f"{API}/nothing-here"), 404)
     assert_error(ops.delete(f"{API}/labs"), 405)
