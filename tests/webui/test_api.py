@@ -218,6 +218,19 @@ def test_openapi_document_is_valid_openapi_3_1(app):
     assert set(error["required"]) == {"status", "code", "message"}
 
 
+def test_query_and_form_schemas_are_made_once_and_handed_out_as_copies():
+    # the framework reads them on every request; a cached one must be pydantic's own
+    for model in (sc.BatchQuery, sc.RowQuery, sc.UploadForm):
+        made = super(sc.Query, model).model_json_schema()
+        first = model.model_json_schema()
+        assert first == made
+        first["properties"].clear()  # a caller's change does not reach the next caller
+        assert model.model_json_schema() == made
+        assert model.model_json_schema(mode="serialization") == super(
+            sc.Query, model
+        ).model_json_schema(mode="serialization")
+
+
 def test_openapi_needs_no_login_and_everything_else_does(app):
     c = app.test_client()
     assert ok(c.get(f"{API}/openapi.json"))["info"]["title"] == "natsched API"

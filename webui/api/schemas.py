@@ -7,6 +7,8 @@ refused, since the store keeps local times.
 
 from __future__ import annotations
 
+import copy
+import functools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -23,6 +25,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 from werkzeug.datastructures import FileStorage as WerkzeugFile
 
 
@@ -36,6 +39,37 @@ class Query(BaseModel):
     """Query strings and forms: text converted to the field's type, no unknown parameters."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_json_schema(
+        cls,
+        by_alias: bool | None = None,
+        ref_template: str = DEFAULT_REF_TEMPLATE,
+        schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema,
+        mode: JsonSchemaMode = "validation",
+        *,
+        union_format: Literal["any_of", "primitive_type_array"] = "any_of",
+    ) -> dict[str, Any]:
+        # flask-openapi3 reads a query's or form's schema on every request to find its list
+        # and file fields; made afresh that is most of the request's cost (0.5-0.9 ms)
+        if schema_generator is not GenerateJsonSchema:
+            return super().model_json_schema(
+                by_alias, ref_template, schema_generator, mode, union_format=union_format
+            )
+        return copy.deepcopy(_schema_of(cls, by_alias, ref_template, mode, union_format))
+
+
+@functools.cache
+def _schema_of(
+    model: type[Query],
+    by_alias: bool | None,
+    ref_template: str,
+    mode: JsonSchemaMode,
+    union_format: Literal["any_of", "primitive_type_array"],
+) -> dict[str, Any]:
+    return super(Query, model).model_json_schema(
+        by_alias, ref_template, mode=mode, union_format=union_format
+    )
 
 
 class Out(BaseModel):
