@@ -54,6 +54,8 @@ def declare(endpoint: str, rule: Access) -> None:
 
 
 def guard() -> Any:
+    if request.method == "OPTIONS":
+        return None  # Flask answers it with the allowed methods; no view runs
     op = _OPERATIONS.get(request.endpoint or "")
     if op is None:  # pragma: no cover - every API view is declared by route()
         raise ApiError(500, "an API operation without its access rule")
