@@ -140,10 +140,12 @@ def _json_type(doc: Any) -> str:
 
 
 def invalid(exc: ValidationError) -> Any:
-    """flask-openapi3's hook for a request its models refuse: the API's 422."""
-    where = {"json": "body", "form": "upload form"}.get(
-        (_OPERATIONS.get(request.endpoint or "") or Access(())).body or "", "query"
-    )
+    """flask-openapi3's hook for a request its models refuse: the API's 422 (raised, so the
+    app's one error handler answers it)."""
+    op = _OPERATIONS.get(request.endpoint or "")
+    body = op.body if op is not None else None
+    # no operation takes both a query and a body; path ids are the routes' converters' to check
+    where = "body" if body == "json" else "upload form" if body == "form" else "query"
     raise ApiError(422, f"invalid {where}", field_errors(exc))
 
 
