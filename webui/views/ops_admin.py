@@ -1,8 +1,10 @@
 """Ops administration of labs and sites: edit a lab's capacity, hours and isolation clearance.
 
 A capacity change is a lab status event (``events.lab_status``), so it is
-recorded as the lab's own report would be. Hours and isolation clearance have
-no event: the model is updated, an audit row written and a re-plan requested.
+recorded as the lab's own report would be, and its limit is that event's rule
+(``scheduler.store.rules``): this form only reads the number. Hours and
+isolation clearance have no event: the model is updated, an audit row written
+and a re-plan requested.
 """
 
 from __future__ import annotations
@@ -25,20 +27,22 @@ from scheduler.store import models as m
 from webui import db
 from webui.auth import principal, roles_required
 from webui.clock import now as _now
+from webui.labels import refusal
 from webui.labels import say as _t
 
 SITES_PAGE = 200
-MAX_CAPACITY = 1_000_000
 
 
-def _int(raw: str | None, lo: int, hi: int, what: str) -> tuple[int | None, str | None]:
-    """Parse a whole number in ``lo..hi``: (value, None) or (None, message)."""
+def _int(
+    raw: str | None, what: str, lo: int | None = None, hi: int | None = None
+) -> tuple[int | None, str | None]:
+    """Parse a whole number, in ``lo..hi`` when given: (value, None) or (None, message)."""
     text = (raw or "").strip()
     try:
         value = int(text)
     except ValueError:
         return None, _t("ops.bad_int", what=what, value=text[:20])
-    if not lo <= value <= hi:
+    if lo is not None and hi is not None and not lo <= value <= hi:
         return None, _t("ops.out_of_range", what=what, lo=lo, hi=hi)
     return value, None
 
@@ -47,12 +51,13 @@ def parse_lab_form(form: Any) -> tuple[dict[str, Any], list[str]]:
     """The edit form's values, or the messages that refuse it."""
     errors: list[str] = []
     values: dict[str, Any] = {}
-    for name, lo, hi, label in (
-        ("capacity_per_hour", 0, MAX_CAPACITY, _t("ops.cap")),
-        ("open_hour", 0, 24, _t("ops.open_hour")),
-        ("close_hour", 0, 24, _t("ops.close_hour")),
+    for name, label, bounds in (
+        # the capacity's limit is the lab status event's rule, said when it is refused
+        ("capacity_per_hour", _t("ops.cap"), {}),
+        ("open_hour", _t("ops.open_hour"), {"lo": 0, "hi": 24}),
+        ("close_hour", _t("ops.close_hour"), {"lo": 0, "hi": 24}),
     ):
-        value, err = _int(form.get(name), lo, hi, label)
+        value, err = _int(form.get(name), label, **bounds)
         if err:
             errors.append(err)
         else:
@@ -111,7 +116,7 @@ def lab_edit(lab_id: str) -> Any:
     except events.EventError as exc:
         s.rollback()
         return render_template(
-            "ops/lab_edit.html", lab=lab, errors=[str(exc)], form=request.form
+            "ops/lab_edit.html", lab=lab, errors=[refusal(exc)], form=request.form
         ), 400
     if changed:
         flash(_t("ops.lab_saved", lab=lab_id), "ok")

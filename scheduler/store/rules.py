@@ -1,0 +1,144 @@
+"""The rules a change to the stored world must keep: lab status, capacity, outages, box states.
+
+Each rule is one function here, called once, by the service function that
+makes the change (``scheduler.replan.events``). A broken rule raises
+:class:`~scheduler.store.errors.RuleViolation` with a stable ``code``; the
+forms, the API and the command line translate that one error and check
+nothing themselves. Nothing here touches the database, so the rules can be
+tested, and their limits imported (API schemas, form hints), without one.
+
+Codes and their ``params``:
+
+- ``lab_status.missing``: no change said (or an outage with one end only);
+- ``lab_status.ambiguous``: more than one change at once (``kinds``);
+- ``capacity.out_of_range``: ``value``, ``lo``, ``hi``;
+- ``outage.order``: ends at or before it starts (``start``, ``end``);
+- ``outage.out_of_range``: a time further than ``days`` from now (``value``);
+- ``batch_status.unknown``: ``status`` is none of ``states``;
+- ``batch_status.backwards``: ``batch`` is ``status`` and cannot go back ``to``;
+- ``batch_status.unpin_after_pickup``: ``batch`` is ``status``, past planned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal, get_args
+
+from scheduler.domain import BATCH_STATES, PLANNED, BatchState
+from scheduler.store.errors import RuleViolation
+
+LabChange = Literal["capacity", "outage", "normal"]
+#: what a lab may report: a new capacity, an outage [from, to), or back to normal
+LAB_CHANGES: tuple[LabChange, ...] = get_args(LabChange)
+#: tubes per hour; a capacity above this is a typing slip, not a lab
+MAX_CAPACITY_PER_HOUR = 100_000
+#: how far from now an outage's start or end may lie
+OUTAGE_REACH = timedelta(days=366)
+
+_RANK: dict[str, int] = {s: i for i, s in enumerate(BATCH_STATES)}
+
+
+def lab_change(
+    *,
+    capacity_per_hour: int | None,
+    outage_from: datetime | None,
+    outage_to: datetime | None,
+    back_to_normal: bool,
+) -> LabChange:
+    """Which one change a lab status report makes; refuses none and several."""
+    said: list[LabChange] = []
+    if capacity_per_hour is not None:
+        said.append("capacity")
+    if outage_from is not None and outage_to is not None:
+        said.append("outage")
+    if back_to_normal:
+        said.append("normal")
+    if not said:
+        raise RuleViolation(
+            "kind",
+            "lab_status.missing",
+            "say what changed: a capacity, an outage from/to, or back to normal",
+        )
+    if len(said) > 1:
+        raise RuleViolation(
+            "kind",
+            "lab_status.ambiguous",
+            f"one change at a time, not {' and '.join(said)}",
+            kinds=tuple(said),
+        )
+    return said[0]
+
+
+def capacity(value: int) -> None:
+    """A lab's tubes per hour: ``0..MAX_CAPACITY_PER_HOUR`` (0: it tests nothing for now)."""
+    if not 0 <= value <= MAX_CAPACITY_PER_HOUR:
+        raise RuleViolation(
+            "capacity_per_hour",
+            "capacity.out_of_range",
+            f"capacity_per_hour must be between 0 and {MAX_CAPACITY_PER_HOUR}",
+            value=value,
+            lo=0,
+            hi=MAX_CAPACITY_PER_HOUR,
+        )
+
+
+def outage(start: datetime, end: datetime, *, now: datetime) -> None:
+    """An outage ``[start, end)``: it ends after it starts, both within ``OUTAGE_REACH`` of now."""
+    if end <= start:
+        raise RuleViolation(
+            "outage_to", "outage.order", "an outage must end after it starts", start=start, end=end
+        )
+    for field, when in (("outage_from", start), ("outage_to", end)):
+        if abs(when - now) > OUTAGE_REACH:
+            raise RuleViolation(
+                field,
+                "outage.out_of_range",
+                f"{field} must be within {OUTAGE_REACH.days} days of now",
+                value=when,
+                days=OUTAGE_REACH.days,
+            )
+
+
+def known_state(status: str) -> BatchState:
+    """``status`` as one of the box states, or refused."""
+    if status not in _RANK:
+        raise RuleViolation(
+            "status",
+            "batch_status.unknown",
+            f"unknown status {status!r}; one of {', '.join(BATCH_STATES)}",
+            status=status,
+            states=BATCH_STATES,
+        )
+    return BATCH_STATES[_RANK[status]]
+
+
+def may_move(current: str, to: str) -> bool:
+    """Whether a box in state ``current`` may be marked ``to``: forward, or the same again."""
+    return _RANK[to] >= _RANK.get(current, 0)
+
+
+def batch_state(batch_id: str, current: str, to: str) -> BatchState:
+    """A box's new state: a known one, never behind its current state."""
+    state = known_state(to)
+    if not may_move(current, state):
+        raise RuleViolation(
+            "status",
+            "batch_status.backwards",
+            f"batch {batch_id} is {current}; it cannot go back to {state}",
+            batch=batch_id,
+            status=current,
+            to=state,
+        )
+    return state
+
+
+def unpin(batch_id: str, current: str) -> None:
+    """A box leaves its pinned lab only while planned: from pickup on it stays with its lab."""
+    if current != PLANNED:
+        raise RuleViolation(
+            "lab_id",
+            "batch_status.unpin_after_pickup",
+            f"batch {batch_id} is {current}: it stays with its lab",
+            batch=batch_id,
+            status=current,
+        )
