@@ -129,6 +129,42 @@ def lab_status(
     request_replan(session, now, f"lab {lab_id} {kind}")
 
 
+def lab_settings(
+    session: Session,
+    lab_id: str,
+    *,
+    now: datetime,
+    user: str = "",
+    open_hour: int,
+    close_hour: int,
+    isolation_ok: bool,
+    note: str = "",
+) -> list[str]:
+    """Headquarters sets a lab's hours and isolation clearance; returns what changed.
+
+    Not a lab's own report, so no status change: an audit row of the old and new
+    values, and a re-plan request, when anything changed.
+    """
+    lab = session.get(m.Lab, lab_id)
+    if lab is None:
+        raise EventError(f"unknown lab {lab_id!r}")
+    rules.opening_hours(open_hour, close_hour)
+    detail: dict[str, object] = {}
+    for attr, value in (
+        ("open_hour", open_hour),
+        ("close_hour", close_hour),
+        ("isolation_ok", isolation_ok),
+    ):
+        old = getattr(lab, attr)
+        if value != old:
+            detail[attr] = [old, value]
+            setattr(lab, attr, value)
+    if detail:
+        _audit(session, now, user, "lab edit", lab_id, **detail, note=note)
+        request_replan(session, now, f"lab {lab_id} edited")
+    return list(detail)
+
+
 def batch_status(
     session: Session,
     batch_id: str,

@@ -1,4 +1,4 @@
-"""The rules a change to the stored world must keep: lab status, capacity, outages, box states.
+"""The rules a change to the stored world must keep: lab status, capacity, hours, outages, boxes.
 
 Each rule is one function here, called once, by the service function that
 makes the change (``scheduler.replan.events``). A broken rule raises
@@ -12,6 +12,8 @@ Codes and their ``params``:
 - ``lab_status.missing``: no change said (or an outage with one end only);
 - ``lab_status.ambiguous``: more than one change at once (``kinds``);
 - ``capacity.out_of_range``: ``value``, ``lo``, ``hi``;
+- ``hours.out_of_range``: an opening or closing hour (``value``) outside ``lo..hi``;
+- ``hours.equal``: opening and closing at the same hour (``hour``): never open;
 - ``outage.order``: ends at or before it starts (``start``, ``end``);
 - ``outage.out_of_range``: a time further than ``days`` from now (``value``);
 - ``batch_status.unknown``: ``status`` is none of ``states``;
@@ -34,6 +36,8 @@ LAB_CHANGES: tuple[LabChange, ...] = get_args(LabChange)
 MAX_CAPACITY_PER_HOUR = 100_000
 #: how far from now an outage's start or end may lie
 OUTAGE_REACH = timedelta(days=366)
+#: a lab's opening and closing hours (SPEC: 0..24; closing before opening wraps midnight)
+HOURS = (0, 24)
 
 _RANK: dict[str, int] = {s: i for i, s in enumerate(BATCH_STATES)}
 
@@ -79,6 +83,28 @@ def capacity(value: int) -> None:
             value=value,
             lo=0,
             hi=MAX_CAPACITY_PER_HOUR,
+        )
+
+
+def opening_hours(open_hour: int, close_hour: int) -> None:
+    """Hours in ``HOURS``, and not equal: a lab that opens as it closes is never open."""
+    lo, hi = HOURS
+    for field, hour in (("open_hour", open_hour), ("close_hour", close_hour)):
+        if not lo <= hour <= hi:
+            raise RuleViolation(
+                field,
+                "hours.out_of_range",
+                f"{field} must be between {lo} and {hi}",
+                value=hour,
+                lo=lo,
+                hi=hi,
+            )
+    if open_hour == close_hour:
+        raise RuleViolation(
+            "close_hour",
+            "hours.equal",
+            "opening and closing hours are equal: the lab would never be open",
+            hour=open_hour,
         )
 
 

@@ -90,6 +90,25 @@ def test_an_outage_lies_within_a_year_of_now_on_both_sides():
         assert err.field == field and err.params["days"] == 366
 
 
+@pytest.mark.parametrize(("open_hour", "close_hour"), [(0, 24), (24, 0), (8, 20), (20, 6)])
+def test_opening_hours_within_the_day_and_not_equal_are_allowed(open_hour, close_hour):
+    rules.opening_hours(open_hour, close_hour)
+
+
+@pytest.mark.parametrize(
+    ("open_hour", "close_hour", "field"),
+    [(-1, 8, "open_hour"), (25, 8, "open_hour"), (8, -1, "close_hour"), (8, 25, "close_hour")],
+)
+def test_opening_hours_outside_the_day_are_refused(open_hour, close_hour, field):
+    err = refused("hours.out_of_range", rules.opening_hours, open_hour, close_hour)
+    assert err.field == field and (err.params["lo"], err.params["hi"]) == (0, 24)
+
+
+@pytest.mark.parametrize("hour", [0, 8, 24])
+def test_equal_opening_hours_are_refused(hour):
+    assert refused("hours.equal", rules.opening_hours, hour, hour).params == {"hour": hour}
+
+
 def _change(**given: object) -> dict[str, object]:
     return {
         "capacity_per_hour": None,
@@ -207,6 +226,38 @@ def test_lab_status_accepts_the_edges_of_each_rule(engine, world):
         events.lab_status(s, lab, now=NOW, back_to_normal=True)
         kinds = s.scalars(select(m.LabStatusChange.kind).order_by(m.LabStatusChange.id)).all()
         assert kinds == ["capacity", "capacity", "outage", "outage", "normal"]
+
+
+def test_lab_settings_refuse_bad_hours_and_record_a_change(engine, world):
+    lab, _ = world
+    with transaction(engine) as s:
+        row = s.get(m.Lab, lab)
+        kept = (row.open_hour, row.close_hour, row.isolation_ok)
+        counts = _counts(s)
+        for open_hour, close_hour, code in ((8, 8, "hours.equal"), (8, 25, "hours.out_of_range")):
+            refused(
+                code,
+                events.lab_settings,
+                s,
+                lab,
+                now=NOW,
+                open_hour=open_hour,
+                close_hour=close_hour,
+                isolation_ok=not kept[2],
+            )
+        assert (row.open_hour, row.close_hour, row.isolation_ok) == kept
+        assert _counts(s) == counts
+        same = events.lab_settings(
+            s, lab, now=NOW, open_hour=kept[0], close_hour=kept[1], isolation_ok=kept[2]
+        )
+        assert same == [] and _counts(s) == counts
+        changed = events.lab_settings(
+            s, lab, now=NOW, user="ops", open_hour=20, close_hour=6, isolation_ok=not kept[2]
+        )
+        assert set(changed) >= {"close_hour", "isolation_ok"}
+        audit = s.scalars(select(m.AuditLog).order_by(m.AuditLog.id.desc())).first()
+        assert (audit.action, audit.user, audit.target) == ("lab edit", "ops", lab)
+        assert audit.detail["isolation_ok"] == [kept[2], not kept[2]]
 
 
 def test_batch_status_makes_every_allowed_move_and_refuses_the_rest(engine, world):

@@ -17,6 +17,14 @@ LABELS: dict[str, tuple[str, str]] = {
         "Capacity must be a whole number of tubes per hour, between {lo} and {hi}.",
         "检测能力须为 {lo} 到 {hi} 之间的整数（每小时管数）。",
     ),
+    "rule.hours.out_of_range": (
+        "Opening and closing hours must be between {lo} and {hi}.",
+        "开始和结束时间必须在 {lo} 到 {hi} 之间。",
+    ),
+    "rule.hours.equal": (
+        "Opening and closing hours are equal: the lab would never be open.",
+        "开始与结束时间相同：实验室将永不开放。",
+    ),
     "rule.outage.order": ("An outage must end after it starts.", "停机结束时间须晚于开始时间。"),
     "rule.outage.out_of_range": (
         "An outage must start and end within {days} days of now.",
