@@ -219,12 +219,7 @@ def positive_pool(
         raise EventError(f"unknown batch {batch_id!r}")
     count = session.get(m.SampleCount, b.count_id) if b.count_id is not None else None
     pool = count.pool_size if count is not None else max(1, (b.people or b.tubes) // b.tubes)
-    if pool <= 1:
-        raise EventError(
-            f"batch {batch_id} holds single tubes: a positive there is a case, not a pool"
-        )
-    if not 1 <= positive_tubes <= b.tubes:
-        raise EventError(f"positive_tubes must be 1..{b.tubes}")
+    rules.positive_pool(batch_id, pool_size=pool, tubes=b.tubes, positive_tubes=positive_tubes)
     k = 1 + len(
         session.scalars(select(m.Batch.batch_id).where(m.Batch.parent_batch_id == batch_id)).all()
     )

@@ -18,7 +18,9 @@ Codes and their ``params``:
 - ``outage.out_of_range``: a time further than ``days`` from now (``value``);
 - ``batch_status.unknown``: ``status`` is none of ``states``;
 - ``batch_status.backwards``: ``batch`` is ``status`` and cannot go back ``to``;
-- ``batch_status.unpin_after_pickup``: ``batch`` is ``status``, past planned.
+- ``batch_status.unpin_after_pickup``: ``batch`` is ``status``, past planned;
+- ``positive.single_tubes``: ``batch`` holds single tubes, no pools to retest;
+- ``positive.out_of_range``: ``value`` positive tubes, not in ``lo..hi`` (the box's tubes).
 """
 
 from __future__ import annotations
@@ -73,32 +75,23 @@ def lab_change(
     return said[0]
 
 
+def _within(field: str, code: str, value: int, lo: int, hi: int) -> None:
+    """``value`` in ``lo..hi``, else refused with ``value``, ``lo`` and ``hi`` as params."""
+    if not lo <= value <= hi:
+        raise RuleViolation(
+            field, code, f"{field} must be between {lo} and {hi}", value=value, lo=lo, hi=hi
+        )
+
+
 def capacity(value: int) -> None:
     """A lab's tubes per hour: ``0..MAX_CAPACITY_PER_HOUR`` (0: it tests nothing for now)."""
-    if not 0 <= value <= MAX_CAPACITY_PER_HOUR:
-        raise RuleViolation(
-            "capacity_per_hour",
-            "capacity.out_of_range",
-            f"capacity_per_hour must be between 0 and {MAX_CAPACITY_PER_HOUR}",
-            value=value,
-            lo=0,
-            hi=MAX_CAPACITY_PER_HOUR,
-        )
+    _within("capacity_per_hour", "capacity.out_of_range", value, 0, MAX_CAPACITY_PER_HOUR)
 
 
 def opening_hours(open_hour: int, close_hour: int) -> None:
     """Hours in ``HOURS``, and not equal: a lab that opens as it closes is never open."""
-    lo, hi = HOURS
     for field, hour in (("open_hour", open_hour), ("close_hour", close_hour)):
-        if not lo <= hour <= hi:
-            raise RuleViolation(
-                field,
-                "hours.out_of_range",
-                f"{field} must be between {lo} and {hi}",
-                value=hour,
-                lo=lo,
-                hi=hi,
-            )
+        _within(field, "hours.out_of_range", hour, *HOURS)
     if open_hour == close_hour:
         raise RuleViolation(
             "close_hour",
@@ -168,3 +161,15 @@ def unpin(batch_id: str, current: str) -> None:
             batch=batch_id,
             status=current,
         )
+
+
+def positive_pool(batch_id: str, *, pool_size: int, tubes: int, positive_tubes: int) -> None:
+    """A positive pool: the box holds pools (more than one person a tube), 1..tubes of them."""
+    if pool_size <= 1:
+        raise RuleViolation(
+            "batch_id",
+            "positive.single_tubes",
+            f"batch {batch_id} holds single tubes: a positive there is a case, not a pool",
+            batch=batch_id,
+        )
+    _within("positive_tubes", "positive.out_of_range", positive_tubes, 1, tubes)

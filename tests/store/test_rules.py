@@ -172,6 +172,24 @@ def test_a_box_is_unpinned_only_while_planned():
         assert err.field == "lab_id"
 
 
+def test_a_positive_pool_needs_pools_and_one_to_all_of_its_tubes():
+    for positive in (1, 10):
+        rules.positive_pool("B1", pool_size=5, tubes=10, positive_tubes=positive)
+    for positive in (0, 11):
+        err = refused(
+            "positive.out_of_range",
+            rules.positive_pool,
+            "B1",
+            pool_size=5,
+            tubes=10,
+            positive_tubes=positive,
+        )
+        assert err.params == {"value": positive, "lo": 1, "hi": 10}
+    refused(
+        "positive.single_tubes", rules.positive_pool, "B1", pool_size=1, tubes=10, positive_tubes=1
+    )
+
+
 # ---------------------------------------------------------------------------
 # through the service functions, on a stored world
 
@@ -281,6 +299,28 @@ def test_batch_status_makes_every_allowed_move_and_refuses_the_rest(engine, worl
         refused("batch_status.unknown", events.batch_status, s, batches[0], "eaten", now=NOW)
         with pytest.raises(EventError, match="unknown batch"):
             events.batch_status(s, "NOPE", PICKED_UP, now=NOW)
+
+
+def test_positive_pool_refuses_single_tubes_and_too_many_positives(engine, world):
+    _, batches = world
+    with transaction(engine) as s:
+        rows = [s.get(m.Batch, bid) for bid in batches]
+        pooled = next(b for b in rows if (b.people or b.tubes) > b.tubes)
+        single = next(b for b in rows if (b.people or b.tubes) == b.tubes)
+        n = s.scalar(select(func.count()).select_from(m.Batch))
+        refused("positive.single_tubes", events.positive_pool, s, single.batch_id, now=NOW)
+        for too_many in (0, pooled.tubes + 1):
+            refused(
+                "positive.out_of_range",
+                events.positive_pool,
+                s,
+                pooled.batch_id,
+                now=NOW,
+                positive_tubes=too_many,
+            )
+        assert s.scalar(select(func.count()).select_from(m.Batch)) == n
+        retest = events.positive_pool(s, pooled.batch_id, now=NOW, positive_tubes=pooled.tubes)
+        assert retest.tubes > pooled.tubes
 
 
 def test_pin_refuses_to_unpin_a_box_past_planned(engine, world):

@@ -39,4 +39,12 @@ LABELS: dict[str, tuple[str, str]] = {
         "{batch} is {status}: it stays with its lab.",
         "{batch} 已是{status}：不能离开其实验室。",
     ),
+    "rule.positive.single_tubes": (
+        "{batch} holds single tubes: a positive there is a case, not a pool.",
+        "{batch} 为单采单检：阳性即为病例，无需混采复检。",
+    ),
+    "rule.positive.out_of_range": (
+        "Positive tubes must be between {lo} and {hi}.",
+        "阳性管数须在 {lo} 到 {hi} 之间。",
+    ),
 }
