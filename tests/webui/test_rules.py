@@ -136,3 +136,21 @@ def test_forms_and_api_refuse_the_same_outage_by_the_outage_rule(
     fields = [d["field"] for d in r.get_json()["error"]["details"]]
     assert len(fields) == 1 and fields[0].split(".")[-1] == api_field
     assert _stored(app) == before
+
+
+def test_every_rule_and_box_state_has_its_label_in_both_languages():
+    import inspect
+    import re
+
+    from scheduler.domain import BATCH_STATES
+    from webui.labels import LABELS
+
+    # a rule's code is the second argument of each RuleViolation(...) it raises
+    source = inspect.getsource(rules)
+    codes = set(re.findall(r'RuleViolation\(\s*[^,]+,\s*"([a-z_]+\.[a-z_]+)"', source))
+    codes |= set(re.findall(r'_within\(\s*[^,]+,\s*"([a-z_]+\.[a-z_]+)"', source))
+    assert len(codes) == 12, codes
+    keys = {f"rule.{c}" for c in codes} | {f"common.status.{s}" for s in BATCH_STATES}
+    assert keys <= LABELS.keys(), keys - LABELS.keys()
+    assert {k for k in LABELS if k.startswith("rule.")} == {f"rule.{c}" for c in codes}
+    assert all(all(LABELS[k]) for k in keys)
