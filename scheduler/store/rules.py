@@ -3,9 +3,9 @@
 Each rule is one function here, called once, by the service function that
 makes the change (``scheduler.replan.events``). A broken rule raises
 :class:`~scheduler.store.errors.RuleViolation` with a stable ``code``; the
-forms, the API and the command line translate that one error and check
-nothing themselves. Nothing here touches the database, so the rules can be
-tested, and their limits imported (API schemas, form hints), without one.
+forms and the command line show that one error and check nothing themselves,
+and the API's schemas take their limits from here. Nothing here touches the
+database, so the rules can be tested, and imported, without one.
 
 Codes and their ``params``:
 
