@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from scheduler.domain import PLANNED
+
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -159,8 +161,8 @@ class Batch(Base):
     isolation: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     pinned_lab: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    # planned | picked_up | received | processing | resulted
-    status: Mapped[str] = mapped_column(String(16), default="planned", index=True)
+    # one of scheduler.domain.BATCH_STATES
+    status: Mapped[str] = mapped_column(String(16), default=PLANNED, index=True)
     parent_batch_id: Mapped[str | None] = mapped_column(String(96), nullable=True)
 
 

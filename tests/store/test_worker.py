@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from scheduler.domain import BATCH_STATES
 from scheduler.evaluate import evaluate
 from scheduler.fixturegen import generate, write_fixture
 from scheduler.ingest import IngestSettings, upload
@@ -100,7 +101,7 @@ def _advance(session, now: datetime, seen: dict[str, tuple[str, datetime, dateti
     run = {lab.lab_id: lab.run_minutes for lab in session.scalars(select(m.Lab))}
     slot = timedelta(hours=1)
     changed = 0
-    order = events.BATCH_STATES
+    order = BATCH_STATES
     for bid, (lab, first, last) in seen.items():
         b = session.get(m.Batch, bid)
         if b is None or b.status == "resulted":

@@ -33,6 +33,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from scheduler.domain import RESULTED
 from scheduler.fixturegen.uploads import COLUMNS, COLUMNS_ZH
 from scheduler.ingest import upload
 from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
@@ -106,7 +107,7 @@ def _boxes(code: str) -> list[dict[str, Any]]:
             m.PlanOutcome,
             (m.PlanOutcome.plan_id == plan_id) & (m.PlanOutcome.batch_id == m.Batch.batch_id),
         )
-        .where(m.Site.county_code == code, m.Batch.status != "resulted")
+        .where(m.Site.county_code == code, m.Batch.status != RESULTED)
         .order_by(m.Batch.ready_at, m.Batch.batch_id)
     ).all()
     out = []

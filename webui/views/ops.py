@@ -20,6 +20,7 @@ from flask import (
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from scheduler.domain import OPEN_STATES, RESULTED
 from scheduler.replan.diff import diff_plans
 from scheduler.store import models as m
 from webui import db
@@ -77,7 +78,7 @@ def dashboard() -> Any:
     waiting = dict(
         s.execute(
             select(m.Batch.status, func.sum(m.Batch.tubes))
-            .where(m.Batch.status != "resulted")
+            .where(m.Batch.status != RESULTED)
             .group_by(m.Batch.status)
         ).all()
     )
@@ -85,6 +86,7 @@ def dashboard() -> Any:
     return render_template(
         "ops/dashboard.html",
         waiting=waiting,
+        open_states=OPEN_STATES,
         version=version,
         fig=html is not None,
         figures_html=html,
