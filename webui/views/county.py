@@ -33,8 +33,8 @@ from flask import (
 )
 from sqlalchemy import select
 
-from scheduler.fixturegen.uploads import COLUMNS, COLUMNS_ZH
 from scheduler.ingest import upload
+from scheduler.ingest.format import COLUMNS, COLUMNS_ZH
 from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
 from scheduler.ingest.upload import UploadReport, safe_name
 from scheduler.store import models as m
