@@ -44,8 +44,8 @@ from flask import (
 )
 from sqlalchemy import select
 
-from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.auth import principal, roles_required
 from webui.jobs import JobContext, JobFn, job_dict, jobs_of
 from webui.labels import LABELS, current_lang, translate
@@ -437,13 +437,13 @@ def quick_job(out: Path, preset: str, time_limit: float) -> JobFn:
     return run
 
 
-def running_quick_job(app: Flask) -> m.Job | None:
+def running_quick_job(app: Flask) -> wm.Job | None:
     """The quick benchmark queued or running, if any (read fresh, not from the request)."""
     with app.extensions["natsched.sessions"]() as s:
         job = s.scalars(
-            select(m.Job)
-            .where(m.Job.kind == QUICK_KIND, m.Job.state.in_(("queued", "running")))
-            .order_by(m.Job.created_at.desc())
+            select(wm.Job)
+            .where(wm.Job.kind == QUICK_KIND, wm.Job.state.in_(("queued", "running")))
+            .order_by(wm.Job.created_at.desc())
             .limit(1)
         ).first()
         if job is not None:
@@ -516,9 +516,9 @@ def index() -> Any:
     last_job = (
         db.session()
         .scalars(
-            select(m.Job)
-            .where(m.Job.kind == QUICK_KIND)
-            .order_by(m.Job.created_at.desc(), m.Job.finished_at.desc())
+            select(wm.Job)
+            .where(wm.Job.kind == QUICK_KIND)
+            .order_by(wm.Job.created_at.desc(), wm.Job.finished_at.desc())
             .limit(1)
         )
         .first()
@@ -627,7 +627,7 @@ def start_quick() -> Any:
 @roles_required("ops")
 def quick_status(job_id: str) -> Any:
     """The quick benchmark job's state, progress and (when done) result, as JSON."""
-    job = db.session().get(m.Job, job_id[:32])
+    job = db.session().get(wm.Job, job_id[:32])
     if job is None or job.kind != QUICK_KIND:
         abort(404)
     return jsonify(job_dict(job))
