@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from natsched.fixtures import add_parser
 from scheduler.batching import counts_to_batches
-from scheduler.cli_fixtures import add_parser
 from scheduler.domain import LAB_KINDS, Problem
 from scheduler.fixturegen import PRESETS, generate, nominal_capacity, pressure, write_fixture
 from scheduler.fixturegen.generator import Fixture, lab_kind_counts

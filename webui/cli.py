@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scheduler.cli import CliError
+
 FMT = argparse.RawDescriptionHelpFormatter
 DEMO_USERS_FILE = "demo-users.txt"
 DEMO_UPLOADS_DIR = "demo-uploads"
@@ -170,14 +172,11 @@ def _read_password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
-        from scheduler.cli import CliError
-
         raise CliError("the two passwords differ")
     return first
 
 
 def _cmd_users_create(args: argparse.Namespace) -> int:
-    from scheduler.cli import CliError
     from webui.accounts import AccountError, create_user
 
     password = _read_password(args)
@@ -209,7 +208,6 @@ def _cmd_users_list(args: argparse.Namespace) -> int:
 def _cmd_users_token(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from scheduler.cli import CliError
     from webui import models as wm
     from webui.accounts import issue_token
 

@@ -33,10 +33,9 @@ from flask import (
 )
 from sqlalchemy import select
 
-from scheduler.ingest import upload
 from scheduler.ingest.format import COLUMNS, COLUMNS_ZH
 from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
-from scheduler.ingest.upload import UploadReport, safe_name
+from scheduler.ingest.upload import UploadReport, safe_name, upload
 from scheduler.store import models as m
 from webui import db
 from webui import models as wm
