@@ -22,27 +22,31 @@ AddParser = Callable[[argparse._SubParsersAction], None]
 
 #: the web app's commands, listed when the web extra is not installed
 WEB_COMMANDS = ("serve", "users")
+#: the extra that brings each optional module, to say what a command lacks
+EXTRA_OF = {
+    **dict.fromkeys(("sqlalchemy", "alembic", "psycopg", "apscheduler"), "db"),
+    **dict.fromkeys(
+        ("flask", "flask_login", "flask_wtf", "flask_limiter", "wtforms", "pydantic", "waitress"),
+        "web",
+    ),
+}
 
 
 def _web_parser(sub: argparse._SubParsersAction) -> None:
     try:
         from webui.cli import add_parser
     except ModuleNotFoundError as exc:  # installed without the web extra
+        missing = exc
+
+        def lacking(args: argparse.Namespace) -> int:
+            raise missing
+
         for name in WEB_COMMANDS:
             p = sub.add_parser(name, help="(needs the web extra: pip install 'natsched[web]')")
-            p.set_defaults(handler=_needs_extra(name, "web", exc.name))
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(handler=lacking)
         return
     add_parser(sub)
-
-
-def _needs_extra(command: str, extra: str, missing: str | None) -> library.Handler:
-    def handler(args: argparse.Namespace) -> int:
-        raise CliError(
-            f"{command} needs {missing or 'a module'} from the {extra!r} extra: "
-            f"pip install 'natsched[{extra}]'"
-        )
-
-    return handler
 
 
 #: in the order ``natsched --help`` lists them
@@ -89,6 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     except OSError as exc:
         print(f"natsched: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except ModuleNotFoundError as exc:
+        module = (exc.name or "").partition(".")[0]
+        extra = EXTRA_OF.get(module)
+        if extra is None:
+            raise
+        print(
+            f"natsched: error: {args.command} needs {module}, from the {extra!r} extra: "
+            f"pip install 'natsched[{extra}]'",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("natsched: interrupted", file=sys.stderr)
