@@ -13,7 +13,15 @@ COUNTY = Path(__file__).resolve().parents[1] / "fixtures" / "county"
 
 
 @pytest.mark.parametrize(
-    "module", ["scheduler.solve", "scheduler.cli", "scheduler.cli_explain", "scheduler.fixturegen"]
+    "module",
+    [
+        "scheduler.solve",
+        "scheduler.cli",
+        "scheduler.cli_explain",
+        "scheduler.fixturegen",
+        "scheduler.scenarios.recommend",
+        "scheduler.scenarios.sweep",
+    ],
 )
 def test_the_library_loads_no_web_and_no_database(module: str) -> None:
     # a fresh interpreter: this test process has long loaded both
