@@ -1,4 +1,4 @@
-"""The command line as a user runs it: console script and ``python -m scheduler``."""
+"""The command line as a user runs it: console script and ``python -m natsched``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ SCRIPT = Path(sys.executable).with_name("natsched")
 
 
 def run(*args: object, script: bool = False) -> subprocess.CompletedProcess[str]:
-    cmd = [str(SCRIPT)] if script else [sys.executable, "-m", "scheduler"]
+    cmd = [str(SCRIPT)] if script else [sys.executable, "-m", "natsched"]
     return subprocess.run(
         [*cmd, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=ROOT
     )

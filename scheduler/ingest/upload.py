@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from scheduler.batching import BatchingRules, UploadRow, batch_id_for, row_to_batches
 from scheduler.domain import PLANNED, Batch
-from scheduler.ingest.reader import CATEGORY, CellError, UnreadableFile, read_table
+from scheduler.ingest.format import CATEGORY
+from scheduler.ingest.reader import CellError, UnreadableFile, read_table
 from scheduler.spec_io import parse_ts
 from scheduler.store import models as m
 from scheduler.store.db import begin_write

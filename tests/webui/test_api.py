@@ -23,6 +23,7 @@ from scheduler.store import models as m
 from tests.store.conftest import fingerprint
 from tests.webui.conftest import COUNTY, NOW, OTHER_COUNTY, token_of
 from webui import db
+from webui import models as wm
 from webui.accounts import issue_token
 from webui.api import schemas as sc
 
@@ -38,7 +39,7 @@ def bearer_of(app: Flask, username: str) -> dict[str, str]:
     """An ``Authorization`` header with a fresh token of ``username``."""
     with app.app_context():
         s = db.session()
-        user = s.scalar(select(m.User).where(m.User.username == username))
+        user = s.scalar(select(wm.User).where(wm.User.username == username))
         assert user is not None
         token = issue_token(s, user, "test", NOW)
         s.commit()
@@ -714,7 +715,7 @@ def test_own_jobs_are_visible_to_their_user(app):
     with app.app_context():
         s = db.session()
         s.add(
-            m.Job(
+            wm.Job(
                 id="j-county",
                 kind="upload",
                 user="county",
@@ -764,7 +765,7 @@ def test_wrong_or_revoked_tokens_are_401_even_with_a_session(app, as_role, beare
     assert app.test_client().get(f"{API}/kpis", headers=header).status_code == 403
     with app.app_context():
         s = db.session()
-        for t in s.scalars(select(m.ApiToken)):
+        for t in s.scalars(select(wm.ApiToken)):
             t.revoked = True
         s.commit()
     assert_error(app.test_client().get(f"{API}/labs", headers=header), 401)
@@ -781,7 +782,7 @@ def test_token_use_is_recorded(app, bearer):
     header = bearer("county")
     app.test_client().get(f"{API}/labs", headers=header)
     with app.app_context():
-        used = db.session().scalar(select(m.ApiToken.last_used_at))
+        used = db.session().scalar(select(wm.ApiToken.last_used_at))
     assert used == NOW
 
 
@@ -928,7 +929,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(app, world):
         )
         s.add(upload)
         s.add(
-            m.Job(
+            wm.Job(
                 id="j1",
                 kind="replan",
                 user="ops",

@@ -31,6 +31,7 @@ from scheduler.replan.core import published
 from scheduler.replan.diff import diff_plans
 from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.accounts import Principal
 from webui.api import schemas as sc
 from webui.api.framework import (
@@ -802,7 +803,7 @@ def _job_started(job_id: str) -> Reply:
 )
 def get_job(job_id: str) -> sc.JobOut:
     p = who()
-    job = db.session().get(m.Job, job_id)
+    job = db.session().get(wm.Job, job_id)
     if job is None or (p.role != "ops" and job.user != p.username):
         raise not_found(f"job {job_id}")
     return sc.JobOut.model_validate(job_dict(job))

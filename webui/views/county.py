@@ -34,12 +34,12 @@ from flask import (
 from sqlalchemy import select
 
 from scheduler.domain import RESULTED
-from scheduler.fixturegen.uploads import COLUMNS, COLUMNS_ZH
-from scheduler.ingest import upload
+from scheduler.ingest.format import COLUMNS, COLUMNS_ZH
 from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
-from scheduler.ingest.upload import UploadReport, safe_name
+from scheduler.ingest.upload import UploadReport, safe_name, upload
 from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.auth import check_county, principal, roles_required
 from webui.clock import now as _now
 from webui.jobs import job_dict
@@ -285,7 +285,7 @@ def _flash_report(status: str, rows: int, batches: int, errors: int) -> None:
 def job(code: str, job_id: str) -> Any:
     _county_or_404(code)
     who = principal()
-    rec = db.session().get(m.Job, job_id)
+    rec = db.session().get(wm.Job, job_id)
     if (
         rec is None
         or rec.kind != "upload"
