@@ -354,7 +354,7 @@ def test_pin_refuses_to_unpin_a_box_past_planned(engine, world):
 def test_the_command_line_says_the_broken_rule_and_changes_nothing(
     db_url, engine, world, capsys, args, said
 ):
-    from scheduler.cli import main
+    from natsched.cli import main
 
     lab, _ = world
     with transaction(engine) as s:
