@@ -523,7 +523,7 @@ def optimise(
     # elsewhere its neighbourhoods of a few labs rarely beat local search's
     # optimum (measured on city and province), so ruin and recreate gets it
     t0 = time.perf_counter()
-    lns = LNS(incumbent, cands, seed=seed, workers=workers)
+    lns = LNS(incumbent, seed=seed, workers=workers)
     if stable:
         pass  # both would move batches for any gain, whatever the move penalty
     elif lns.whole_instance_fits():
