@@ -96,7 +96,7 @@ def run(
     from scheduler.fixturegen import generate
     from scheduler.network import Network
     from scheduler.solve import solve
-    from scheduler.solvers.bound import lower_bound
+    from scheduler.solvers.bounds import lower_bound
     from scheduler.solvers.greedy import greedy
 
     say: Emit = emit or (lambda _e: None)

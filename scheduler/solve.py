@@ -14,7 +14,7 @@ from scheduler.evaluate import evaluate
 from scheduler.network import Network
 from scheduler.result import Result
 from scheduler.schedule import Schedule
-from scheduler.solvers.bound import BoundResult, lower_bound
+from scheduler.solvers.bounds import Bound, lower_bound
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.opt import STRONG_MAX_SECONDS, optimise, setup_seconds
 from scheduler.solvers.strong_bound import StrongBound, timed_strong_bound
@@ -238,7 +238,7 @@ def solve(
 
 
 def _strong_here(
-    net: Network, spec: BoundResult, upper: float, time_limit: float, started: float
+    net: Network, spec: Bound, upper: float, time_limit: float, started: float
 ) -> StrongBound | None:
     """The strong bound in this process, in a share of the time left (greedy runs)."""
     left = time_limit - (time.perf_counter() - started) - _check_reserve(net.n_batches)

@@ -9,7 +9,7 @@ from builders import at, batch, lab, problem, random_problem
 from scheduler.domain import Chunk, Plan
 from scheduler.network import Network
 from scheduler.solve import solve
-from scheduler.solvers.bound import EXACT_CHAIN_METHOD, exact_bound
+from scheduler.solvers.bounds import EXACT_CHAIN_METHOD, exact_bound
 from scheduler.solvers.cpsat import solve_exact
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.opt import optimise
@@ -155,7 +155,7 @@ def test_overload_path_is_valid_and_its_bounds_hold(seed, monkeypatch):
 def test_background_bound_returns_none_when_it_cannot_start(monkeypatch):
     import multiprocessing
 
-    from scheduler.solvers import bound
+    from scheduler.solvers import background
 
     def no_fork(method):
         raise ValueError("no fork here")
@@ -163,7 +163,7 @@ def test_background_bound_returns_none_when_it_cannot_start(monkeypatch):
     monkeypatch.setattr(multiprocessing, "get_context", no_fork)
     p = random_problem(1, n_batches=8, n_labs=3, n_sites=3, horizon_hours=12)
     net = Network.build(p)
-    bg = bound.BackgroundBound(net, net.finish_slots())
+    bg = background.BackgroundBound(net, net.finish_slots())
     assert not bg.started
     assert bg.result(timeout=1.0) is None
 

@@ -14,29 +14,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from scheduler.network import IntArray, Network
 from scheduler.schedule import UNASSIGNED, Schedule
-from scheduler.solvers.bound import (
+from scheduler.solvers.background import BackgroundBound
+from scheduler.solvers.bounds import (
     EXACT_ARC_LIMIT,
     GROUP_SPLITS,
     RESTRICTED_ARC_BUDGET,
-    BackgroundBound,
-    BoundResult,
+    Bound,
     budget_arcs,
-    candidate_labs,
-    count_arcs,
     grouped_bound,
-    guide_flow,
-    guide_labs,
     lab_groups,
     lower_bound,
-    solve_flow,
 )
+from scheduler.solvers.flow import Flow, candidate_labs, count_arcs, solve_flow
 from scheduler.solvers.greedy import complete, greedy, place
+from scheduler.solvers.guide import guide_flow, guide_labs
 from scheduler.solvers.labqueue import CostModel
 from scheduler.solvers.lns import LNS
 from scheduler.solvers.localsearch import LocalSearch
@@ -70,6 +67,9 @@ MANY_BATCHES = 15_000
 BOUND_SHARE = 0.3
 #: share of the time left for the guiding flow over the nearest labs
 GUIDE_SHARE = 0.45
+#: arcs per second of a restricted chain flow here (province: 2.0-2.9 M arcs in 14-22 s;
+#: slower per arc than the full network's, whose spare arcs make it easier)
+GUIDE_ARCS_PER_SECOND = 130_000
 # Forecasts of this machine's speed, on the slow side, for the work clock
 # of a single-core run (measured on county, city, province and surge):
 #: greedy, per batch and per batch x lab cell (province: 4.2 s, surge: 3.3 s)
@@ -94,7 +94,7 @@ STRONG_WAIT = 1.0
 @dataclass
 class OptOutcome:
     schedule: Schedule
-    bound: BoundResult | None
+    bound: Bound | None
     timings: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, float]] = field(default_factory=list)
     stopped_by_limit: bool = False
@@ -116,7 +116,7 @@ def setup_seconds(net: Network) -> float:
     return net.n_batches * net.n_labs / NETWORK_CELLS_PER_SECOND + greedy_seconds(net)
 
 
-def flow_seconds(res: BoundResult) -> float:
+def flow_seconds(res: Bound) -> float:
     """Forecast seconds of the flows behind ``res``."""
     return res.rounds * res.arcs / FLOW_ARCS_PER_SECOND
 
@@ -133,10 +133,9 @@ def late_share(net: Network, sched: Schedule) -> float:
     return float(net.tubes[result > net.deadline_s].sum()) / total
 
 
-def _whole_batches(net: Network, res: BoundResult) -> tuple[np.ndarray, np.ndarray]:
+def _whole_batches(net: Network, res: Flow) -> tuple[np.ndarray, np.ndarray]:
     """Batches the flow sends whole to one lab, and the mask of their arcs."""
-    a, fl = res.arcs_data, res.flow
-    assert a is not None and fl is not None
+    a, fl = res.arcs, res.tubes
     used = fl > 0
     n_b, n_l = net.n_batches, net.n_labs
     n_labs = np.zeros(n_b, dtype=np.int64)
@@ -147,7 +146,7 @@ def _whole_batches(net: Network, res: BoundResult) -> tuple[np.ndarray, np.ndarr
     return whole, used & whole[a.batch]
 
 
-def round_flow(net: Network, res: BoundResult, rounds: int = 3) -> Schedule:
+def round_flow(net: Network, res: Flow, rounds: int = 3) -> Schedule:
     """Iterative rounding of the bound's flow into a plan.
 
     Batches the flow sends whole to one lab keep exactly the flow's chunks
@@ -162,8 +161,7 @@ def round_flow(net: Network, res: BoundResult, rounds: int = 3) -> Schedule:
     active = np.arange(net.n_batches)
     for r in range(rounds):
         whole, keep = _whole_batches(sub, current)
-        a, fl = current.arcs_data, current.flow
-        assert a is not None and fl is not None
+        a, fl = current.arcs, current.tubes
         gb = active[a.batch[keep]]
         lab_of[gb] = a.lab[keep]
         np.subtract.at(remaining, (a.lab[keep], a.slot[keep]), fl[keep])
@@ -172,7 +170,7 @@ def round_flow(net: Network, res: BoundResult, rounds: int = 3) -> Schedule:
         if active.size == 0 or r == rounds - 1 or whole.sum() == 0:
             break
         sub = net.restricted_to(active, remaining)
-        current = solve_flow(sub, budget_arcs(sub)[0], keep_flow=True)
+        current = solve_flow(sub, budget_arcs(sub)[0])
     rest = active[np.lexsort((net.deadline_s[active], -net.weight[active]))]
     for b in rest.tolist():
         place(net, remaining, b, lab_of, chunks)
@@ -180,13 +178,13 @@ def round_flow(net: Network, res: BoundResult, rounds: int = 3) -> Schedule:
 
 
 def flow_candidates(
-    net: Network, finish: IntArray, flow_res: BoundResult | None, k: int
+    net: Network, finish: IntArray, flow_res: Flow | None, k: int
 ) -> list[list[int]]:
     """Per batch: labs the flow used (most tubes first), then the best-case labs."""
     best = candidate_labs(net, finish, k)
-    if flow_res is None or flow_res.flow is None or flow_res.arcs_data is None:
+    if flow_res is None:
         return best
-    a, fl = flow_res.arcs_data, flow_res.flow
+    a, fl = flow_res.arcs, flow_res.tubes
     used = fl > 0
     by_pair: dict[tuple[int, int], int] = {}
     for b, lab, x in zip(
@@ -204,12 +202,12 @@ def flow_candidates(
     return out
 
 
-def flow_last_slot(net: Network, flow_res: BoundResult) -> IntArray:
+def flow_last_slot(net: Network, flow_res: Flow | None) -> IntArray:
     """Latest slot in which the flow processes a tube of each batch (-1: none)."""
     last = np.full(net.n_batches, -1, dtype=np.int64)
-    a, fl = flow_res.arcs_data, flow_res.flow
-    if a is None or fl is None:
+    if flow_res is None:
         return last
+    a, fl = flow_res.arcs, flow_res.tubes
     used = fl > 0
     np.maximum.at(last, a.batch[used], a.slot[used])
     return last
@@ -226,7 +224,7 @@ def chain_flow_seconds(net: Network, finish: IntArray) -> float:
     return float(usable.sum() + waits) / CHAIN_ARCS_PER_SECOND
 
 
-def majority_start(net: Network, cm: CostModel, flow_res: BoundResult) -> State:
+def majority_start(net: Network, cm: CostModel, flow_res: Flow) -> State:
     """Each batch whole at the lab that takes most of its tubes in the flow.
 
     Queues follow the flow's last slot per batch at that lab, heavier batches
@@ -235,9 +233,9 @@ def majority_start(net: Network, cm: CostModel, flow_res: BoundResult) -> State:
     flow's province-wide division of work and ends well below the rounded
     flow's or greedy's local optimum (province preset: 36.98 M against 37.01 M).
     """
-    a, fl = flow_res.arcs_data, flow_res.flow
+    a, fl = flow_res.arcs, flow_res.tubes
     queues: list[list[int]] = [[] for _ in range(net.n_labs)]
-    if a is None or fl is None or a.size == 0:
+    if a.size == 0:
         return State(net, cm, queues)
     used = fl > 0
     n_l = net.n_labs
@@ -325,7 +323,7 @@ def optimise(
     timings["construct"] = time.perf_counter() - t0
     report(incumbent.total)
 
-    bound_res: BoundResult | None = None
+    bound_res: Bound | None = None
     t0 = time.perf_counter()
     # Large networks (province, surge): the exact bound's flow, on chains, takes
     # half a minute, so it runs in a process on the other core. Overload (many
@@ -353,7 +351,9 @@ def optimise(
         if not overloaded and not stable:
             # the exact flow takes most of the minute; one over each batch's
             # nearest labs is often as good a guide, in half the time
-            guide_pairs = guide_labs(net, finish, GUIDE_SHARE * clock.remaining)
+            guide_pairs = guide_labs(
+                net, finish, GUIDE_SHARE * clock.remaining, arcs_per_second=GUIDE_ARCS_PER_SECOND
+            )
         background = BackgroundBound(
             net, finish, decompose=not overloaded and not stable and guide_pairs is None
         )
@@ -380,7 +380,7 @@ def optimise(
         # rounds by forecast, not by the clock, so that every run does as many
         # (a network with no usable arc forecasts no time: one round)
         max_rounds = int(np.clip(BOUND_SHARE * clock.remaining // max(round_seconds, 1e-3), 1, 8))
-    guide: BoundResult | None = None
+    guide: Flow | None = None
     try:
         if guide_pairs is not None:
             # the exact bound is on its way; a cheap valid one in case it fails
@@ -405,8 +405,8 @@ def optimise(
     timings["flow"] = time.perf_counter() - t0
     # the strong bound starts from the prices of the SPEC flow solved here
     # (or of the guiding flow, when the exact one is on the other core)
-    price_source = guide
-    if bound_res is not None and (bound_res.prices is not None or bound_res.arcs_data is not None):
+    price_source: Bound | Flow | None = guide
+    if bound_res is not None and (bound_res.prices is not None or bound_res.flow is not None):
         price_source = bound_res
     strong_job: StrongBoundJob | None = None
 
@@ -436,7 +436,7 @@ def optimise(
         t0 = time.perf_counter()
         # several constructions; the cheapest one is searched. Orders by the
         # flow's last slots help even when the flow itself is far off.
-        last = flow_last_slot(net, bound_res)
+        last = flow_last_slot(net, bound_res.flow)
         starts = [] if quick else [greedy(net, np.lexsort((slack, -net.weight)))]  # least slack
         if not large:
             # on large instances these rarely win and each costs seconds of search
@@ -445,12 +445,10 @@ def optimise(
                 greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),  # flow order
                 greedy(net, np.lexsort((-net.weight, last))),  # flow order, then weight
             ]
-        if bound_res.arcs_data is not None and (
-            bound_res.flow_value is None or bound_res.flow_value < incumbent.total
-        ):
+        if bound_res.flow is not None and bound_res.flow.optimum < incumbent.total:
             # a second round re-solves a large flow for little gain there
             rounds = 2 if clock.remaining > 0.3 * time_limit and not large else 1
-            starts.append(round_flow(net, bound_res, rounds=rounds))
+            starts.append(round_flow(net, bound_res.flow, rounds=rounds))
             # a second round re-solves the split batches only: a fraction of the arcs
             clock.charge("round", (rounds - 1) * bound_res.arcs / (4 * FLOW_ARCS_PER_SECOND))
         clock.charge("round", len(starts) * greedy_seconds(net))
@@ -471,7 +469,9 @@ def optimise(
     # from the guiding flow's majority rounding (see majority_start): above
     # greedy at first, far below greedy's local optimum at the end
     start = incumbent if guide is None else majority_start(net, cm, guide)
-    cands = flow_candidates(net, finish, guide or bound_res, CANDIDATE_LABS)
+    cands = flow_candidates(
+        net, finish, guide or (bound_res.flow if bound_res else None), CANDIDATE_LABS
+    )
     home = initial.lab if stable and initial is not None else None
     ls = LocalSearch(start, cands, finish, seed=seed, move_penalty=move_penalty, home=home)
     ls_limits: list[StoppingCriterion] = [criterion]
@@ -494,13 +494,9 @@ def optimise(
         timings["bound_wait"] = time.perf_counter() - t0
         start_strong()
         exact_flow = background.flow
-        if better is not None and (bound_res is None or better[0] > bound_res.value):
-            bound_res = replace(
-                bound_res if bound_res is not None else BoundResult(0.0, "", 0, 0.0),
-                value=better[0],
-                method=better[1],
-            )
-            report(incumbent.total, better[0])
+        if better is not None and (bound_res is None or better.value > bound_res.value):
+            bound_res = better
+            report(incumbent.total, better.value)
         if exact_flow is not None and not clock(incumbent.total):
             t0 = time.perf_counter()
             guided = majority_start(net, cm, exact_flow)
@@ -536,9 +532,9 @@ def optimise(
     if background is not None and not guide_from_background:
         t0 = time.perf_counter()
         better = background.result(timeout=clock.remaining)
-        if better is not None and bound_res is not None and better[0] > bound_res.value:
-            bound_res = replace(bound_res, value=better[0], method=better[1])
-            report(incumbent.total, better[0])
+        if better is not None and bound_res is not None and better.value > bound_res.value:
+            bound_res = better
+            report(incumbent.total, better.value)
         timings["bound_wait"] = time.perf_counter() - t0
     repeatable = False
     if isinstance(clock, WorkClock):
@@ -595,7 +591,7 @@ def _strong(
     net: Network,
     finish: IntArray,
     job: StrongBoundJob | None,
-    source: BoundResult | None,
+    source: Bound | Flow | None,
     upper: float,
     wall_left: float,
 ) -> StrongBound | None:
