@@ -126,15 +126,9 @@ def machine() -> dict[str, Any]:
 
     import ortools
 
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next(
-                (line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
-                cpu,
-            )
-    except OSError:
-        pass
+    from scheduler.solvers.speed import cpu_model
+
+    cpu = cpu_model()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpus": os.cpu_count(),

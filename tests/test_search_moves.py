@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,10 +25,14 @@ from scheduler.solvers.flow import chain_flow
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.labqueue import PRUNED, CostModel
 from scheduler.solvers.localsearch import LocalSearch
-from scheduler.solvers.opt import CANDIDATE_LABS, flow_candidates, majority_start
 from scheduler.solvers.perturb import RuinRecreate
+from scheduler.solvers.speed import NOMINAL
+from scheduler.solvers.starts import flow_candidates, majority_start
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import MaxIterations, MaxRuntime
+from scheduler.solvers.strategy import OptParams
+
+CANDIDATE_LABS = OptParams().candidate_labs
 
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -152,18 +157,15 @@ def test_majority_start_puts_each_batch_where_the_flow_sends_most(seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_the_exact_flow_from_the_other_core_guides_large_instances(seed, monkeypatch):
-    # Force the path of large, not overloaded instances on a small one: the
-    # exact flow comes from a forked process, both as the bound and as the
-    # majority start of a second search.
-    from scheduler.solvers import opt
-
-    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
-    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
-    monkeypatch.setattr(opt, "GUIDE_SHARE", 0.0)  # no flow over the nearest labs fits
+def test_the_exact_flow_from_the_other_core_guides_large_instances(seed):
+    # The path of large, not overloaded instances on a small one: the exact
+    # flow comes from a forked process, both as the bound and as the majority
+    # start of a second search.
+    # no flow over the nearest labs fits
+    params = OptParams(large_network_arcs=-1, overload_late_share=math.inf, guide_share=0.0)
     p = random_problem(seed, n_batches=40, n_labs=4, n_sites=5, horizon_hours=24)
     net = Network.build(p)
-    res = solve(p, time_limit=10, seed=0)
+    res = solve(p, time_limit=10, seed=0, params=params)
     assert res.evaluation.valid
     assert res.score <= greedy(net).cost(net) + 1e-6
     # the main process's own flow is exact too on an instance this small
@@ -174,18 +176,14 @@ def test_the_exact_flow_from_the_other_core_guides_large_instances(seed, monkeyp
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_a_flow_over_the_nearest_labs_guides_while_the_exact_one_bounds(seed, monkeypatch):
+def test_a_flow_over_the_nearest_labs_guides_while_the_exact_one_bounds(seed):
     # The path of large, not overloaded instances when a flow over each batch's
     # best labs fits: it guides the search in the main process, and the forked
     # exact flow only bounds (it is not sent back whole, nor searched from).
-    from scheduler.solvers import bound, opt
-
-    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
-    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
-    monkeypatch.setattr(bound, "GUIDE_LAB_CHOICES", (2,))
+    params = OptParams(large_network_arcs=-1, overload_late_share=math.inf, guide_lab_choices=(2,))
     p = random_problem(seed, n_batches=40, n_labs=4, n_sites=5, horizon_hours=24)
     net = Network.build(p)
-    res = solve(p, time_limit=10, seed=0)
+    res = solve(p, time_limit=10, seed=0, params=params)
     assert res.evaluation.valid
     assert res.score <= greedy(net).cost(net) + 1e-6
     # the guiding flow's optimum is no bound; the exact flow's is
@@ -238,18 +236,14 @@ def test_background_flow_can_be_polled_without_blocking():
     assert bg.ready() is False  # stopped: nothing more will come
 
 
-def test_no_exact_flow_is_forked_when_it_cannot_return_in_time(monkeypatch):
-    from scheduler.solvers import bound, opt
-
-    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
-    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
-    monkeypatch.setattr(opt, "CHAIN_ARCS_PER_SECOND", 1e-3)  # forecast: years
-
-    def no_fork(*args, **kwargs):
-        raise AssertionError("forked a flow that cannot finish in time")
-
-    monkeypatch.setattr(bound.BackgroundBound, "__init__", no_fork)
+def test_no_exact_flow_is_forked_when_it_cannot_return_in_time():
+    large = OptParams(large_network_arcs=-1, overload_late_share=math.inf)
     p = random_problem(2, n_batches=30, n_labs=4, n_sites=5, horizon_hours=24)
-    res = solve(p, time_limit=5, seed=0)
+    # at these speeds the exact flow returns in time: it is forked and waited for
+    res = solve(p, time_limit=5, seed=0, params=replace(large, speeds=NOMINAL))
+    assert "bound_wait" in res.timings
+    # forecast: years
+    slow = replace(NOMINAL, chain_arcs=1e-3)
+    res = solve(p, time_limit=5, seed=0, params=replace(large, speeds=slow))
     assert res.evaluation.valid
-    assert "guided_search" not in res.timings
+    assert "bound_wait" not in res.timings and "guided_search" not in res.timings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,6 +21,42 @@ log = logging.getLogger(__name__)
 
 #: labs per batch tried for the guiding flow, most first
 GUIDE_LAB_CHOICES = (64, 48, 32, 24)
+
+
+@dataclass(frozen=True)
+class GuideOptions:
+    """Each batch's best-case labs, ranked, to give the guiding flow the best ``K`` of."""
+
+    n_batches: int
+    n_labs: int
+    pair_batch: IntArray
+    pair_lab: IntArray
+    rank: IntArray  # of the lab among its batch's best-case labs (0: best)
+    #: arcs of the chain flow per pair: one entry arc, one per slot before the earliest finish
+    pair_arcs: IntArray
+
+    def arcs(self, k: int) -> int:
+        """Arcs of the guiding flow over each batch's best ``k`` labs."""
+        return int(self.pair_arcs[self.rank < k].sum())
+
+    def pairs(self, k: int) -> BoolArray:
+        """The (batch, lab) pairs (B x L) of each batch's best ``k`` labs."""
+        take = self.rank < k
+        mask = np.zeros((self.n_batches, self.n_labs), dtype=bool)
+        mask[self.pair_batch[take], self.pair_lab[take]] = True
+        return mask
+
+
+def guide_options(net: Network, finish: IntArray, most: int) -> GuideOptions:
+    """Up to ``most`` best-case labs per batch, ranked."""
+    top = candidate_labs(net, finish, most)
+    n_b = net.n_batches
+    lens = np.fromiter((len(c) for c in top), dtype=np.int64, count=n_b)
+    pb = np.repeat(np.arange(n_b, dtype=np.int64), lens)
+    pl = np.fromiter((lab for c in top for lab in c), dtype=np.int64, count=int(lens.sum()))
+    rank = np.arange(pb.size, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    per_pair = 1 + finish[pb, pl] - net.arrival_slot[pb, pl]
+    return GuideOptions(n_b, net.n_labs, pb, pl, rank, per_pair)
 
 
 def guide_labs(
@@ -36,20 +73,10 @@ def guide_labs(
     (:func:`guide_flow`) is forecast, at ``arcs_per_second``, to take at most
     ``seconds``; None when not even the smallest does.
     """
-    top = candidate_labs(net, finish, max(choices))
-    n_b = net.n_batches
-    lens = np.fromiter((len(c) for c in top), dtype=np.int64, count=n_b)
-    pb = np.repeat(np.arange(n_b, dtype=np.int64), lens)
-    pl = np.fromiter((lab for c in top for lab in c), dtype=np.int64, count=int(lens.sum()))
-    rank = np.arange(pb.size, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
-    # one entry arc per pair and one direct arc per slot before its earliest finish
-    per_pair = 1 + finish[pb, pl] - net.arrival_slot[pb, pl]
+    options = guide_options(net, finish, max(choices))
     for k in sorted(choices, reverse=True):
-        take = rank < k
-        if per_pair[take].sum() / arcs_per_second <= seconds:
-            mask = np.zeros((n_b, net.n_labs), dtype=bool)
-            mask[pb[take], pl[take]] = True
-            return mask
+        if options.arcs(k) / arcs_per_second <= seconds:
+            return options.pairs(k)
     return None
 
 

@@ -33,12 +33,9 @@ MAX_CELLS = 12_000
 EPS = 1e-6
 
 
-def _cells(net: Network, batches: list[int], labs: list[int]) -> int:
-    if not batches or not labs:
-        return 0
-    a = net.arrival_slot[np.ix_(batches, labs)]
-    ok = net.allowed[np.ix_(batches, labs)]
-    return int(((net.n_slots - a) * ok).sum())
+def fits_one_model(net: Network) -> bool:
+    """Whether the whole instance is small enough for one CP-SAT model."""
+    return int(((net.n_slots - net.arrival_slot) * net.allowed).sum()) <= MAX_CELLS
 
 
 class LNS:
@@ -53,12 +50,6 @@ class LNS:
         self.rng = random.Random(seed)
         self.workers = workers
         self.proven_optimal = False
-
-    def whole_instance_fits(self) -> bool:
-        return (
-            _cells(self.net, list(range(self.net.n_batches)), list(range(self.net.n_labs)))
-            <= MAX_CELLS
-        )
 
     def step(self, time_limit: float, deterministic_limit: float | None = None) -> bool:
         """One CP-SAT solve of the whole instance; True when the incumbent improved."""
