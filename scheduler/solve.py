@@ -28,8 +28,6 @@ ProgressFn = Callable[[dict[str, float]], None]
 SOLVERS = ("greedy", "opt")
 #: the bound counts as reached when the score is this close to it (cost rounding)
 OPTIMAL_TOLERANCE = 1e-6
-#: share of a greedy run's limit the strong bound may take
-GREEDY_STRONG_SHARE = 0.1
 
 
 class InvalidPlanError(AssertionError):
@@ -253,7 +251,7 @@ def _strong_here(
     """The strong bound in this process, in a share of the time left (greedy runs)."""
     speeds = params.speeds if params.speeds is not None else NOMINAL
     left = time_limit - (time.perf_counter() - started) - speeds.check_seconds(net.n_batches)
-    seconds = min(params.strong_max_seconds, GREEDY_STRONG_SHARE * time_limit, left)
+    seconds = min(params.strong_max_seconds, params.greedy_strong_share * time_limit, left)
     if seconds <= 0:
         return None
     return timed_strong_bound(net, spec, seconds, upper=upper)

@@ -18,6 +18,7 @@ import numpy as np
 from scheduler.network import Network
 from scheduler.schedule import UNASSIGNED
 from scheduler.solvers.cpsat import COST_SCALE, Neighbourhood, NeighbourhoodModel
+from scheduler.solvers.speed import NOMINAL
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import MaxRuntime, WorkClock
 
@@ -25,9 +26,6 @@ log = logging.getLogger(__name__)
 
 #: CP-SAT work units for a whole small instance (bounded so reruns repeat)
 WHOLE_INSTANCE_WORK = 30.0
-#: CP-SAT work units per second with one worker here (0.40-0.46 measured; a
-#: margin for busier machines)
-CPSAT_WORK_PER_SECOND = 0.25
 #: free (batch, lab, slot) triples up to which the whole instance is one model
 MAX_CELLS = 12_000
 EPS = 1e-6
@@ -116,11 +114,13 @@ class LNS:
         clock: MaxRuntime,
         should_stop: Callable[[float], bool],
         on_improve: Callable[[float], None] | None = None,
+        work_per_second: float = NOMINAL.cpsat_work,
     ) -> None:
         """The whole instance as one CP-SAT model, unless ``should_stop`` or the clock says no.
 
         CP-SAT is capped in its deterministic work units as well as in
-        seconds, so with one worker a run stopped on work is repeatable.
+        seconds, so with one worker a run stopped on work is repeatable: on
+        a :class:`WorkClock` the time left is worth ``work_per_second``.
         """
         if should_stop(self.s.total) or clock.remaining < 0.05:
             return
@@ -128,6 +128,6 @@ class LNS:
         if isinstance(clock, WorkClock):
             # CP-SAT's own work units keep a single-worker run
             # repeatable; the wall clock only backs them up
-            work = min(work, max(0.01, clock.remaining * CPSAT_WORK_PER_SECOND))
+            work = min(work, max(0.01, clock.remaining * work_per_second))
         if self.step(clock.wall_remaining, work) and on_improve is not None:
             on_improve(self.s.total)

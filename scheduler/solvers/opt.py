@@ -136,7 +136,6 @@ class Run:
     #: ruin and recreate's and CP-SAT's: ``criterion`` and ``max_iterations``
     lns_stop: StoppingCriterion
     incumbent: State
-    base: Schedule
     time_limit: float
     seed: int
     workers: int
@@ -248,7 +247,8 @@ def starts_phase(run: Run) -> bool:
         rounds = 2 if left and not many else 1
         starts.append(round_flow(net, flow, rounds=rounds))
         # a second round re-solves the split batches only: a fraction of the arcs
-        run.clock.charge("round", run.speeds.flow_seconds((rounds - 1) * flow.size) / 4)
+        arcs = run.bound.arcs if run.bound is not None else flow.size
+        run.clock.charge("round", run.speeds.flow_seconds((rounds - 1) * arcs) / 4)
     run.clock.charge("round", len(starts) * run.speeds.greedy_seconds(net))
     for sched in starts:
         run.offer(State.from_schedule(net, run.cm, sched))
@@ -321,7 +321,7 @@ def cpsat_phase(run: Run) -> bool:
     if run.strategy.finish is not Finish.CPSAT:
         return False
     lns = LNS(run.incumbent, seed=run.seed, workers=run.workers)
-    lns.run(run.clock, run.lns_stop, on_improve=run.report)
+    lns.run(run.clock, run.lns_stop, on_improve=run.report, work_per_second=run.speeds.cpsat_work)
     run.proven_optimal = lns.proven_optimal
     return True
 
@@ -496,7 +496,6 @@ def optimise(
             else criterion
         ),
         incumbent=incumbent,
-        base=base,
         time_limit=time_limit,
         seed=seed,
         workers=workers,

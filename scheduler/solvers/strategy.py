@@ -52,6 +52,8 @@ class OptParams:
     strong_share: float = 0.05
     #: ... and at most this many seconds
     strong_max_seconds: float = 3.0
+    #: share of a greedy run's limit the strong bound may take
+    greedy_strong_share: float = 0.1
     #: the strong bound's process stops this long before the search, to be collected in time
     strong_margin: float = 0.3
     #: seconds the strong bound's process is waited for when the search ended early
