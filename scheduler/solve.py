@@ -80,7 +80,9 @@ def solve(
     time_limit
         Seconds the whole call may take: building the network, the search, the
         bound and the final check. Only the first greedy plan is always
-        built, however long it takes.
+        built, however long it takes, and the first timed ``"opt"`` call on a
+        machine measures its speed before the clock starts (about 1 s; then
+        cached, see :mod:`scheduler.solvers.speed`).
     seed
         Seed of every random choice; with ``workers=1``, same seed, same plan.
     initial_plan
@@ -116,14 +118,15 @@ def solve(
         raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
     params = OptParams() if params is None else params
     repeatable_run = solver == "opt" and workers == 1
-    timings: dict[str, float] = {}
-    started = t0 = time.perf_counter()
     # a repeatable run forecasts at the nominal speeds (its work clock's unit);
-    # a timed one at this machine's, measured once and cached
+    # a timed one at this machine's: probed once per machine (about 1 s, before
+    # the limit's clock starts), then read from the cache
     speeds = params.speeds
     if speeds is None:
         speeds = calibrated() if solver == "opt" and not repeatable_run else NOMINAL
     params = replace(params, speeds=speeds)
+    timings: dict[str, float] = {}
+    started = t0 = time.perf_counter()
     frozen_chunks: tuple[Chunk, ...] = frozen.chunks if frozen is not None else ()
     frozen_ids = {c.batch_id for c in frozen_chunks}
     free_problem = problem
