@@ -83,15 +83,9 @@ def machine() -> dict[str, Any]:
     """The machine a run was measured on (saved with every benchmark result)."""
     from importlib.metadata import version
 
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next(
-                (line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
-                cpu,
-            )
-    except OSError:
-        pass
+    from scheduler.solvers.speed import cpu_model
+
+    cpu = cpu_model()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpus": os.cpu_count(),
@@ -120,7 +114,7 @@ def run(
     from scheduler.fixturegen import generate
     from scheduler.network import Network
     from scheduler.solve import solve
-    from scheduler.solvers.bound import lower_bound
+    from scheduler.solvers.bounds import lower_bound
     from scheduler.solvers.greedy import greedy
 
     say: Emit = emit or (lambda _e: None)

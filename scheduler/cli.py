@@ -128,7 +128,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_bound(args: argparse.Namespace) -> int:
     from scheduler.network import Network
-    from scheduler.solvers.bound import lower_bound
+    from scheduler.solvers.bounds import lower_bound
     from scheduler.spec_io import load_instance
 
     problem = load_instance(args.instance)
