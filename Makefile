@@ -4,7 +4,9 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# one stamp per extra installed: `make run` needs the web app, the rest the dev tools
+STAMP := $(VENV)/.installed-dev
+WEB_STAMP := $(VENV)/.installed-web
 
 .PHONY: run test lint format bench bench-quality bench-scaling clean browser-deps stress audit
 
@@ -15,11 +17,17 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --upgrade pip >/dev/null
 	$(BIN)/python -m pip install -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(WEB_STAMP)
+
+# [dev] holds [web]: a venv made by `make test` serves without installing again
+$(WEB_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --upgrade pip >/dev/null
+	$(BIN)/python -m pip install -e '.[web]'
+	touch $(WEB_STAMP)
 
 # The web app on the embedded SQLite database with the demo world and the
 # re-planning worker; the URL and the demo accounts are printed.
-run: $(STAMP)
+run: $(WEB_STAMP)
 	$(BIN)/natsched serve --demo --host $(HOST) --port $(PORT)
 
 HOST ?= 127.0.0.1
@@ -47,14 +55,16 @@ audit: $(STAMP)
 test: $(STAMP) browser-deps audit
 	$(BIN)/python -m pytest
 
+# ruff, mypy, then the direction of every import (import-linter; contracts in pyproject.toml)
 lint: $(STAMP)
-	$(BIN)/ruff check scheduler webui tests benchmarks
-	$(BIN)/ruff format --check scheduler webui tests benchmarks
+	$(BIN)/ruff check natsched scheduler webui tests benchmarks
+	$(BIN)/ruff format --check natsched scheduler webui tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
-	$(BIN)/ruff format scheduler webui tests benchmarks
-	$(BIN)/ruff check --fix scheduler webui tests benchmarks
+	$(BIN)/ruff format natsched scheduler webui tests benchmarks
+	$(BIN)/ruff check --fix natsched scheduler webui tests benchmarks
 
 # Speed tier: each preset timed and checked; saved runs compare over time and
 # a 10 % regression of time (mean) or of a plan's score fails the run.

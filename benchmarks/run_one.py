@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from natsched.bench import machine
 from scheduler.domain import Problem
 from scheduler.fixturegen import generate
 from scheduler.network import Network
@@ -118,30 +118,6 @@ def run_case(
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_children_mb": peak_rss_children_mb(),
         "machine": machine(),
-    }
-
-
-def machine() -> dict[str, Any]:
-    import os
-
-    import ortools
-
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next(
-                (line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
-                cpu,
-            )
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gib": round(mem, 1),
-        "python": platform.python_version(),
-        "ortools": ortools.__version__,
     }
 
 

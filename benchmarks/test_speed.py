@@ -13,7 +13,7 @@ from benchmarks.run_one import peak_rss_mb
 from scheduler.fixturegen import generate
 from scheduler.network import Network
 from scheduler.solve import solve
-from scheduler.solvers.bound import lower_bound
+from scheduler.solvers.bounds import lower_bound
 from scheduler.solvers.greedy import greedy
 
 

@@ -1,23 +1,18 @@
-"""The ``natsched`` command line.
+"""The library's commands (``plan``, ``check``, ``bound``) and what every command shares.
 
-Exit codes: 0 success (and, for ``check``, a valid plan), 1 an invalid plan,
-2 unreadable input or a usage error.
+The console script (:mod:`natsched.cli`) composes these with the other
+layers' commands. Exit codes: 0 success (and, for ``check``, a valid plan),
+1 an invalid plan, 2 unreadable input or a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from scheduler import __version__
-from scheduler.spec_io import InputError
-from scheduler.store.errors import NoDatabase
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the solver stack loads only when a command needs it
     from scheduler.result import Result
@@ -31,7 +26,7 @@ class CliError(Exception):
     """A problem the user can fix, reported in one line with exit code 2."""
 
 
-def _add_command(
+def add_command(
     sub: argparse._SubParsersAction, name: str, help_: str, example: str, handler: Handler
 ) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -133,7 +128,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_bound(args: argparse.Namespace) -> int:
     from scheduler.network import Network
-    from scheduler.solvers.bound import lower_bound
+    from scheduler.solvers.bounds import lower_bound
     from scheduler.spec_io import load_instance
 
     problem = load_instance(args.instance)
@@ -150,16 +145,9 @@ def _cmd_bound(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="natsched",
-        description="Plan PCR sample batches onto testing labs (see docs/spec.md).",
-    )
-    parser.add_argument("--version", action="version", version=f"natsched {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = _add_command(
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``plan``, ``check`` and ``bound``."""
+    p = add_command(
         sub,
         "plan",
         "Plan an instance folder and write the plan CSV.",
@@ -190,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    p = _add_command(
+    p = add_command(
         sub,
         "check",
         "Validate a plan against the SPEC and print its score and KPIs.",
@@ -202,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--batches", action="store_true", help="with --json: include per-batch outcomes")
 
-    p = _add_command(
+    p = add_command(
         sub,
         "bound",
         "Compute the SPEC lower bound (min-cost flow); the value is the last line.",
@@ -211,78 +199,3 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("instance", type=Path, help="SPEC instance folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-    for module in _EXTENSIONS:
-        module(sub)
-    return parser
-
-
-def _fixtures_parser(sub: argparse._SubParsersAction) -> None:
-    from scheduler.cli_fixtures import add_parser
-
-    add_parser(sub)
-
-
-def _explain_parser(sub: argparse._SubParsersAction) -> None:
-    from scheduler.cli_explain import add_parser
-
-    add_parser(sub)
-
-
-def _db_parser(sub: argparse._SubParsersAction) -> None:
-    from scheduler.cli_db import add_parser
-
-    add_parser(sub)
-
-
-def _replan_parser(sub: argparse._SubParsersAction) -> None:
-    from scheduler.cli_replan import add_parser
-
-    add_parser(sub)
-
-
-def _whatif_parser(sub: argparse._SubParsersAction) -> None:
-    from scheduler.cli_whatif import add_parser
-
-    add_parser(sub)
-
-
-def _web_parser(sub: argparse._SubParsersAction) -> None:
-    # the web app is an application on top of the library, registered here for one entry point
-    from webui.cli import add_parser
-
-    add_parser(sub)
-
-
-_EXTENSIONS: list[Callable[[Any], None]] = [
-    _fixtures_parser,
-    _explain_parser,
-    _db_parser,
-    _replan_parser,
-    _whatif_parser,
-    _web_parser,
-]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if getattr(args, "handler", None) is None:
-        parser.print_help()
-        return EXIT_INPUT
-    try:
-        code: int = args.handler(args)
-        return code
-    except (InputError, CliError, NoDatabase) as exc:
-        print(f"natsched: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except OSError as exc:
-        print(f"natsched: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("natsched: interrupted", file=sys.stderr)
-        return 130

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Literal, get_args
 
 LabKind = Literal["cdc", "hospital", "designated_hospital", "third_party", "mobile"]
 Priority = Literal["urgent", "high", "routine"]
@@ -21,6 +21,16 @@ PRIORITIES: tuple[str, ...] = ("urgent", "high", "routine")
 
 DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 6, "high": 12, "routine": 24}
 DEFAULT_PRIORITY_WEIGHT: dict[str, float] = {"urgent": 10, "high": 3, "routine": 1}
+
+BatchState = Literal["planned", "picked_up", "received", "processing", "resulted"]
+#: A box's states in the order it goes through them: it only moves forward
+#: (``scheduler.store.rules.batch_state`` says which moves are allowed).
+BATCH_STATES: tuple[BatchState, ...] = get_args(BatchState)
+PLANNED, PICKED_UP, RECEIVED, PROCESSING, RESULTED = BATCH_STATES
+#: at its lab: part of the lab's backlog, no longer planned
+AT_LAB_STATES: tuple[BatchState, ...] = (RECEIVED, PROCESSING)
+#: still to be planned or tested; a resulted box leaves the plan
+OPEN_STATES: tuple[BatchState, ...] = tuple(s for s in BATCH_STATES if s != RESULTED)
 
 #: An unassigned batch is scored as if its result came this long after the horizon.
 UNASSIGNED_EXTRA = timedelta(hours=24)

@@ -28,6 +28,7 @@ import numpy as np
 
 from scheduler.domain import Plan, Problem
 from scheduler.evaluate import evaluate
+from scheduler.geography import CITY_BY_CODE
 from scheduler.network import Network
 from scheduler.schedule import Schedule
 
@@ -38,10 +39,6 @@ def city_of(county_code: str) -> str:
 
 
 def city_name(code: str) -> str:
-    try:
-        from scheduler.fixturegen.geography import CITY_BY_CODE
-    except ImportError:  # pragma: no cover - the generator ships with the package
-        return code
     city = CITY_BY_CODE.get(code[:4])
     return f"{city.name} {city.name_zh}" if city else code
 

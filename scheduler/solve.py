@@ -14,9 +14,11 @@ from scheduler.evaluate import evaluate
 from scheduler.network import Network
 from scheduler.result import Result
 from scheduler.schedule import Schedule
-from scheduler.solvers.bound import BoundResult, lower_bound
+from scheduler.solvers.bounds import Bound, lower_bound
 from scheduler.solvers.greedy import greedy
-from scheduler.solvers.opt import STRONG_MAX_SECONDS, optimise, setup_seconds
+from scheduler.solvers.opt import never_worse, optimise, starting_point
+from scheduler.solvers.speed import NOMINAL, calibrated
+from scheduler.solvers.strategy import OptParams
 from scheduler.solvers.strong_bound import StrongBound, timed_strong_bound
 
 log = logging.getLogger(__name__)
@@ -26,8 +28,6 @@ ProgressFn = Callable[[dict[str, float]], None]
 SOLVERS = ("greedy", "opt")
 #: the bound counts as reached when the score is this close to it (cost rounding)
 OPTIMAL_TOLERANCE = 1e-6
-#: share of a greedy run's limit the strong bound may take
-GREEDY_STRONG_SHARE = 0.1
 
 
 class InvalidPlanError(AssertionError):
@@ -55,12 +55,6 @@ def _network_around(problem: Problem, frozen: tuple[Chunk, ...]) -> Network:
     return replace(net, cap_left=cap_left)
 
 
-def _check_reserve(n_batches: int) -> float:
-    """Seconds kept back for turning the schedule into a plan and checking it."""
-    # measured: 0.6 s for 25,000 batches, 1 s for 38,000
-    return 0.1 + 4e-5 * n_batches
-
-
 def solve(
     problem: Problem,
     *,
@@ -74,6 +68,7 @@ def solve(
     workers: int = 0,
     frozen: Plan | None = None,
     move_penalty: float = 0.0,
+    params: OptParams | None = None,
 ) -> Result:
     """Plan every batch of ``problem``.
 
@@ -85,7 +80,9 @@ def solve(
     time_limit
         Seconds the whole call may take: building the network, the search, the
         bound and the final check. Only the first greedy plan is always
-        built, however long it takes.
+        built, however long it takes, and the first timed ``"opt"`` call on a
+        machine measures its speed before the clock starts (about 1 s; then
+        cached, see :mod:`scheduler.solvers.speed`).
     seed
         Seed of every random choice; with ``workers=1``, same seed, same plan.
     initial_plan
@@ -99,10 +96,13 @@ def solve(
     workers
         Cores the optimiser may use (0: all). With 1 nothing runs beside the
         search and ``time_limit`` is measured by the work done (forecast for
-        the network, the flows and the constructions, counted for the search)
-        rather than by the clock, so a seed gives the same plan on every run.
-        The clock still stops it on a machine slower than this project's;
-        ``Result.repeatable`` is then False.
+        the network, the flows and the constructions, counted for the search,
+        all at the nominal speeds) rather than by the clock, so a seed gives
+        the same plan on every machine. The wall clock only stops such a run
+        after ``params.wall_backstop_factor`` times the limit (plus
+        ``params.wall_backstop_seconds``); ``Result.repeatable`` is then False.
+        With more workers the limit is on the clock and the optimiser's path
+        is chosen by forecasts at this machine's measured speeds.
     frozen
         Chunks that must stay exactly as they are (batches already being
         processed). Their batches are not re-planned, their tubes are taken out
@@ -111,9 +111,20 @@ def solve(
         With ``initial_plan``: moving a batch off its lab there must gain at
         least this much (score units), so re-plans do not churn between
         near-equal options. The search then starts from the warm start only.
+    params
+        The optimiser's tunables (:class:`~scheduler.solvers.strategy.OptParams`).
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
+    params = OptParams() if params is None else params
+    repeatable_run = solver == "opt" and workers == 1
+    # a repeatable run forecasts at the nominal speeds (its work clock's unit);
+    # a timed one at this machine's: probed once per machine (about 1 s, before
+    # the limit's clock starts), then read from the cache
+    speeds = params.speeds
+    if speeds is None:
+        speeds = calibrated() if solver == "opt" and not repeatable_run else NOMINAL
+    params = replace(params, speeds=speeds)
     timings: dict[str, float] = {}
     started = t0 = time.perf_counter()
     frozen_chunks: tuple[Chunk, ...] = frozen.chunks if frozen is not None else ()
@@ -152,14 +163,18 @@ def solve(
     timings["greedy"] = time.perf_counter() - t0
     schedule = base
     repeatable = solver == "greedy"
+    stable = move_penalty > 0 and start is not None
     if solver == "opt":
         spent = time.perf_counter() - started
-        reserve = _check_reserve(net.n_batches)
+        reserve = speeds.check_seconds(net.n_batches)
         wall_left = max(0.0, time_limit - spent - reserve)
         budget = wall_left
-        if workers == 1:
-            # the same budget on every run: the set-up at its forecast, not as timed
-            budget = max(0.0, time_limit - setup_seconds(net) - reserve)
+        if repeatable_run:
+            # the same budget on every machine: the set-up at its forecast, not
+            # as timed; the wall clock only as a generous backstop
+            budget = max(0.0, time_limit - speeds.setup_seconds(net) - reserve)
+            backstop = params.wall_backstop_factor * time_limit + params.wall_backstop_seconds
+            wall_left = max(0.0, backstop - spent - reserve)
         outcome = optimise(
             net,
             time_limit=budget,
@@ -171,6 +186,7 @@ def solve(
             workers=workers,
             move_penalty=move_penalty,
             baseline=base,
+            params=params,
         )
         timings.update(outcome.timings)
         schedule = outcome.schedule
@@ -180,12 +196,7 @@ def solve(
         if outcome.bound is not None:
             bound_value, bound_method = outcome.bound.value, outcome.bound.method
         strong = outcome.strong
-    # never worse than the baseline or a valid warm start (with a move penalty,
-    # only the warm start: jumping to greedy's plan would move everything)
-    fallbacks = (start,) if move_penalty > 0 and start is not None else (base, start)
-    for other in fallbacks:
-        if other is not None and other.cost(net) < schedule.cost(net):
-            schedule = other
+    schedule = never_worse(net, schedule, starting_point(net, base, start, stable=stable))
 
     if compute_bound and bound_value is None:
         t0 = time.perf_counter()
@@ -193,7 +204,7 @@ def solve(
         bound_value, bound_method = b.value, b.method
         timings["bound"] = time.perf_counter() - t0
         if strong is None:
-            strong = _strong_here(net, b, schedule.cost(net), time_limit, started)
+            strong = _strong_here(net, b, schedule.cost(net), time_limit, started, params)
             timings["strong_bound"] = time.perf_counter() - t0 - timings["bound"]
 
     t0 = time.perf_counter()
@@ -238,11 +249,12 @@ def solve(
 
 
 def _strong_here(
-    net: Network, spec: BoundResult, upper: float, time_limit: float, started: float
+    net: Network, spec: Bound, upper: float, time_limit: float, started: float, params: OptParams
 ) -> StrongBound | None:
     """The strong bound in this process, in a share of the time left (greedy runs)."""
-    left = time_limit - (time.perf_counter() - started) - _check_reserve(net.n_batches)
-    seconds = min(STRONG_MAX_SECONDS, GREEDY_STRONG_SHARE * time_limit, left)
+    speeds = params.speeds if params.speeds is not None else NOMINAL
+    left = time_limit - (time.perf_counter() - started) - speeds.check_seconds(net.n_batches)
+    seconds = min(params.strong_max_seconds, params.greedy_strong_share * time_limit, left)
     if seconds <= 0:
         return None
     return timed_strong_bound(net, spec, seconds, upper=upper)

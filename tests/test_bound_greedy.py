@@ -12,7 +12,7 @@ import pytest
 from builders import at, batch, lab, problem
 
 from scheduler.network import Network
-from scheduler.solvers.bound import exact_bound
+from scheduler.solvers.bounds import exact_bound
 from scheduler.solvers.greedy import greedy
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli import main
+from natsched.cli import main
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 import pytest
 from builders import at, batch, lab, problem, site
 
-from scheduler.cli import main
+from natsched.cli import main
 from scheduler.explain import capacity_shortfall, explain_batch
 from scheduler.network import Network
 from scheduler.solvers.greedy import greedy

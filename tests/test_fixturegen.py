@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from natsched.fixtures import add_parser
 from scheduler.batching import counts_to_batches
-from scheduler.cli_fixtures import add_parser
 from scheduler.domain import LAB_KINDS, Problem
 from scheduler.fixturegen import PRESETS, generate, nominal_capacity, pressure, write_fixture
 from scheduler.fixturegen.generator import Fixture, lab_kind_counts
-from scheduler.fixturegen.geography import (
+from scheduler.fixturegen.uploads import read_uploads
+from scheduler.geography import (
     PUBLISHED_LABS_CDC,
     PUBLISHED_LABS_MEDICAL,
     PUBLISHED_LABS_THIRD_PARTY,
     PUBLISHED_LABS_TOTAL,
 )
-from scheduler.fixturegen.uploads import read_uploads
 from scheduler.network import Network, travel_minutes_matrix
 from scheduler.spec_io import load_instance
 

@@ -9,10 +9,11 @@ from builders import at, batch, lab, problem, random_problem
 from scheduler.domain import Chunk, Plan
 from scheduler.network import Network
 from scheduler.solve import solve
-from scheduler.solvers.bound import EXACT_CHAIN_METHOD, exact_bound
+from scheduler.solvers.bounds import EXACT_CHAIN_METHOD, exact_bound
 from scheduler.solvers.cpsat import solve_exact
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.opt import optimise
+from scheduler.solvers.strategy import OptParams
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -94,6 +95,22 @@ def test_one_worker_repeats_a_run_stopped_by_its_time_limit():
     assert longer.schedule.cost(net) < a.cost(net)
 
 
+def test_one_worker_runs_at_the_nominal_speeds_never_this_machines(monkeypatch):
+    # a repeatable run's budget and path come from the nominal figures, so
+    # whatever this machine measures cannot change its plan
+    import scheduler.solve
+
+    def no_probe():
+        raise AssertionError("a repeatable run consulted this machine's speed")
+
+    monkeypatch.setattr(scheduler.solve, "calibrated", no_probe)
+    p = random_problem(5, n_batches=100, n_labs=6, n_sites=10)
+    res = solve(p, time_limit=2, seed=1, workers=1, params=OptParams(wall_backstop_factor=1000))
+    assert res.repeatable and res.evaluation.valid
+    with pytest.raises(AssertionError, match="consulted"):
+        solve(p, time_limit=2, seed=1, workers=0)
+
+
 def test_one_worker_says_when_the_wall_clock_cut_the_run():
     net = Network.build(random_problem(5, n_batches=600, n_labs=10, n_sites=20))
     run = optimise(net, time_limit=30, wall_limit=0.5, seed=2, workers=1)
@@ -130,18 +147,15 @@ def test_move_penalty_keeps_labs_for_small_gains():
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_overload_path_is_valid_and_its_bounds_hold(seed, monkeypatch):
-    # Force the path for overloaded large instances on a tiny one: weight-first
+def test_overload_path_is_valid_and_its_bounds_hold(seed):
+    # The path for overloaded large instances on a tiny one: weight-first
     # starts, the lab-pooled bound, and better bounds from a forked process.
-    from scheduler.solvers import opt
-
-    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
-    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", -1.0)
+    params = OptParams(large_network_arcs=-1, overload_late_share=-1.0)
     p = random_problem(seed, n_batches=8, n_labs=3, n_sites=3, horizon_hours=12)
     net = Network.build(p)
     exact = solve_exact(net, time_limit=60)
     assert exact is not None and exact.optimal
-    res = solve(p, time_limit=5, seed=0)
+    res = solve(p, time_limit=5, seed=0, params=params)
     assert res.evaluation.valid
     assert res.score <= greedy(net).cost(net) + 1e-6
     assert res.bound is not None
@@ -155,7 +169,7 @@ def test_overload_path_is_valid_and_its_bounds_hold(seed, monkeypatch):
 def test_background_bound_returns_none_when_it_cannot_start(monkeypatch):
     import multiprocessing
 
-    from scheduler.solvers import bound
+    from scheduler.solvers import background
 
     def no_fork(method):
         raise ValueError("no fork here")
@@ -163,7 +177,7 @@ def test_background_bound_returns_none_when_it_cannot_start(monkeypatch):
     monkeypatch.setattr(multiprocessing, "get_context", no_fork)
     p = random_problem(1, n_batches=8, n_labs=3, n_sites=3, horizon_hours=12)
     net = Network.build(p)
-    bg = bound.BackgroundBound(net, net.finish_slots())
+    bg = background.BackgroundBound(net, net.finish_slots())
     assert not bg.started
     assert bg.result(timeout=1.0) is None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,14 +20,19 @@ from hypothesis import strategies as st
 
 from scheduler.network import Network
 from scheduler.solve import solve
-from scheduler.solvers.bound import EXACT_CHAIN_METHOD, chain_flow, exact_bound
+from scheduler.solvers.bounds import EXACT_CHAIN_METHOD, exact_bound
+from scheduler.solvers.flow import chain_flow
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.labqueue import PRUNED, CostModel
 from scheduler.solvers.localsearch import LocalSearch
-from scheduler.solvers.opt import CANDIDATE_LABS, flow_candidates, majority_start
 from scheduler.solvers.perturb import RuinRecreate
+from scheduler.solvers.speed import NOMINAL
+from scheduler.solvers.starts import flow_candidates, majority_start
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import MaxIterations, MaxRuntime
+from scheduler.solvers.strategy import OptParams
+
+CANDIDATE_LABS = OptParams().candidate_labs
 
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -139,13 +145,10 @@ def test_majority_start_puts_each_batch_where_the_flow_sends_most(seed):
     net = Network.build(p)
     finish = net.finish_slots()
     cf = chain_flow(net, finish, potentials=False)
-    from scheduler.solvers.bound import BoundResult
-
-    res = BoundResult(cf.value, "chains", cf.arcs, 0.0, cf.flow, cf.flows, cf.unassigned_tubes)
-    s = majority_start(net, CostModel(net), res)
+    s = majority_start(net, CostModel(net), cf)
     consistent(net, s)
     sent = np.zeros((net.n_batches, net.n_labs))
-    np.add.at(sent, (cf.flows.batch, cf.flows.lab), cf.flow)
+    np.add.at(sent, (cf.arcs.batch, cf.arcs.lab), cf.tubes)
     for b in range(net.n_batches):
         if sent[b].sum() == 0:
             assert s.lab_of[b] < 0
@@ -154,18 +157,15 @@ def test_majority_start_puts_each_batch_where_the_flow_sends_most(seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_the_exact_flow_from_the_other_core_guides_large_instances(seed, monkeypatch):
-    # Force the path of large, not overloaded instances on a small one: the
-    # exact flow comes from a forked process, both as the bound and as the
-    # majority start of a second search.
-    from scheduler.solvers import opt
-
-    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
-    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
-    monkeypatch.setattr(opt, "GUIDE_SHARE", 0.0)  # no flow over the nearest labs fits
+def test_the_exact_flow_from_the_other_core_guides_large_instances(seed):
+    # The path of large, not overloaded instances on a small one: the exact
+    # flow comes from a forked process, both as the bound and as the majority
+    # start of a second search.
+    # no flow over the nearest labs fits
+    params = OptParams(large_network_arcs=-1, overload_late_share=math.inf, guide_share=0.0)
     p = random_problem(seed, n_batches=40, n_labs=4, n_sites=5, horizon_hours=24)
     net = Network.build(p)
-    res = solve(p, time_limit=10, seed=0)
+    res = solve(p, time_limit=10, seed=0, params=params)
     assert res.evaluation.valid
     assert res.score <= greedy(net).cost(net) + 1e-6
     # the main process's own flow is exact too on an instance this small
@@ -176,18 +176,14 @@ def test_the_exact_flow_from_the_other_core_guides_large_instances(seed, monkeyp
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_a_flow_over_the_nearest_labs_guides_while_the_exact_one_bounds(seed, monkeypatch):
+def test_a_flow_over_the_nearest_labs_guides_while_the_exact_one_bounds(seed):
     # The path of large, not overloaded instances when a flow over each batch's
     # best labs fits: it guides the search in the main process, and the forked
     # exact flow only bounds (it is not sent back whole, nor searched from).
-    from scheduler.solvers import bound, opt
-
-    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
-    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
-    monkeypatch.setattr(bound, "GUIDE_LAB_CHOICES", (2,))
+    params = OptParams(large_network_arcs=-1, overload_late_share=math.inf, guide_lab_choices=(2,))
     p = random_problem(seed, n_batches=40, n_labs=4, n_sites=5, horizon_hours=24)
     net = Network.build(p)
-    res = solve(p, time_limit=10, seed=0)
+    res = solve(p, time_limit=10, seed=0, params=params)
     assert res.evaluation.valid
     assert res.score <= greedy(net).cost(net) + 1e-6
     # the guiding flow's optimum is no bound; the exact flow's is
@@ -198,25 +194,24 @@ def test_a_flow_over_the_nearest_labs_guides_while_the_exact_one_bounds(seed, mo
 
 @pytest.mark.parametrize("seed", range(4))
 def test_the_guiding_flow_takes_the_best_labs_that_fit_and_claims_no_bound(seed):
-    from scheduler.solvers.bound import candidate_labs, guide_flow, guide_labs
+    from scheduler.solvers.flow import Flow, candidate_labs
+    from scheduler.solvers.guide import guide_flow, guide_labs
 
     p = random_problem(seed, n_batches=30, n_labs=6, n_sites=5, horizon_hours=24)
     net = Network.build(p)
     finish = net.finish_slots()
-    pairs = guide_labs(net, finish, 3600.0)
+    speed = 130_000.0
+    pairs = guide_labs(net, finish, 3600.0, arcs_per_second=speed)
     usable = net.allowed & (finish < net.n_slots)
     assert pairs is not None and (pairs == usable).all()  # 64 labs: every usable pair
-    assert guide_labs(net, finish, 0.0) is None
-    # over every usable pair the guiding flow is the exact flow, yet claims no bound
+    assert guide_labs(net, finish, 0.0, arcs_per_second=speed) is None
+    # over every usable pair the guiding flow is the exact flow, yet it is a
+    # Flow, which has no bound value to report
     res = guide_flow(net, finish, pairs)
-    assert res.value == 0.0
-    assert res.flow_value == pytest.approx(chain_flow(net, finish, potentials=False).value)
+    assert isinstance(res, Flow) and not hasattr(res, "value")
+    assert res.optimum == pytest.approx(chain_flow(net, finish, potentials=False).optimum)
     # fewer labs per batch: each batch keeps its best-case ones
-    from scheduler.solvers import bound
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bound, "GUIDE_LAB_CHOICES", (2,))
-        two = guide_labs(net, finish, 3600.0)
+    two = guide_labs(net, finish, 3600.0, arcs_per_second=speed, choices=(2,))
     assert two is not None
     best = candidate_labs(net, finish, 2)
     for b in range(net.n_batches):
@@ -224,7 +219,7 @@ def test_the_guiding_flow_takes_the_best_labs_that_fit_and_claims_no_bound(seed)
 
 
 def test_background_flow_can_be_polled_without_blocking():
-    from scheduler.solvers.bound import BackgroundBound
+    from scheduler.solvers.background import BackgroundBound
 
     p = random_problem(1, n_batches=20, n_labs=3, n_sites=4, horizon_hours=24)
     net = Network.build(p)
@@ -235,24 +230,20 @@ def test_background_flow_can_be_polled_without_blocking():
         if bg.ready():
             break
         rng.random()
-    value = bg.result(timeout=30)
-    assert value is not None and bg.flow is not None
-    assert value[0] == pytest.approx(exact_bound(net).value, rel=1e-6, abs=1e-2)
+    got = bg.result(timeout=30)
+    assert got is not None and bg.flow is not None and got.exact
+    assert got.value == pytest.approx(exact_bound(net).value, rel=1e-6, abs=1e-2)
     assert bg.ready() is False  # stopped: nothing more will come
 
 
-def test_no_exact_flow_is_forked_when_it_cannot_return_in_time(monkeypatch):
-    from scheduler.solvers import bound, opt
-
-    monkeypatch.setattr(opt, "EXACT_ARC_LIMIT", -1)
-    monkeypatch.setattr(opt, "OVERLOAD_LATE_SHARE", math.inf)
-    monkeypatch.setattr(opt, "CHAIN_ARCS_PER_SECOND", 1e-3)  # forecast: years
-
-    def no_fork(*args, **kwargs):
-        raise AssertionError("forked a flow that cannot finish in time")
-
-    monkeypatch.setattr(bound.BackgroundBound, "__init__", no_fork)
+def test_no_exact_flow_is_forked_when_it_cannot_return_in_time():
+    large = OptParams(large_network_arcs=-1, overload_late_share=math.inf)
     p = random_problem(2, n_batches=30, n_labs=4, n_sites=5, horizon_hours=24)
-    res = solve(p, time_limit=5, seed=0)
+    # at these speeds the exact flow returns in time: it is forked and waited for
+    res = solve(p, time_limit=5, seed=0, params=replace(large, speeds=NOMINAL))
+    assert "bound_wait" in res.timings
+    # forecast: years
+    slow = replace(NOMINAL, chain_arcs=1e-3)
+    res = solve(p, time_limit=5, seed=0, params=replace(large, speeds=slow))
     assert res.evaluation.valid
-    assert "guided_search" not in res.timings
+    assert "bound_wait" not in res.timings and "guided_search" not in res.timings

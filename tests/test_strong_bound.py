@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from scheduler.domain import Problem
 from scheduler.network import Network
 from scheduler.solve import solve
-from scheduler.solvers.bound import exact_bound, flow_prices, lagrangian_value
+from scheduler.solvers.bounds import exact_bound, lagrangian_value
 from scheduler.solvers.cpsat import solve_exact
+from scheduler.solvers.flow import flow_prices
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.strong_bound import (
     StrongBoundJob,
@@ -149,7 +150,8 @@ def test_at_or_above_the_spec_bound_from_its_prices(p, seed):
     net = Network.build(p)
     f = net.finish_slots()
     spec = exact_bound(net, keep_flow=True)
-    pi = flow_prices(net, spec)
+    assert spec.flow is not None
+    pi = flow_prices(net, spec.flow)
     rel = StrongRelaxation(net)
     tol = 1e-8 * max(1.0, spec.value) + 1e-6
     assert rel.solve(pi).value >= spec.value - tol

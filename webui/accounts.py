@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from scheduler.store import models as m
+from webui import models as wm
 
 ROLES = ("ops", "county", "lab")
 MIN_PASSWORD = 8
@@ -63,7 +64,7 @@ class Principal:
         return self.role == "ops" or (self.role == "lab" and lab_id == self.lab_id)
 
     @classmethod
-    def of(cls, u: m.User) -> Principal:
+    def of(cls, u: wm.User) -> Principal:
         return cls(u.id, u.username, u.role, u.county_code, u.lab_id)
 
 
@@ -158,7 +159,7 @@ def create_user(
     *,
     county_code: str | None = None,
     lab_id: str | None = None,
-) -> m.User:
+) -> wm.User:
     username = username.strip()
     if not username or len(username) > 64 or not username.isprintable():
         raise AccountError("a user name is 1-64 printable characters")
@@ -178,9 +179,9 @@ def create_user(
         county_code = None
     else:
         county_code = lab_id = None
-    if session.scalar(select(m.User.id).where(m.User.username == username)) is not None:
+    if session.scalar(select(wm.User.id).where(wm.User.username == username)) is not None:
         raise AccountError(f"user {username!r} exists already")
-    user = m.User(
+    user = wm.User(
         username=username,
         password_hash=hash_password(password),
         role=role,
@@ -193,7 +194,7 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> m.User | None:
+def authenticate(session: Session, username: str, password: str) -> wm.User | None:
     """The active user with this name and password, else None.
 
     Raises ``HashersBusy`` when no hasher came free in time."""
@@ -201,8 +202,8 @@ def authenticate(session: Session, username: str, password: str) -> m.User | Non
     # waiting for a hasher must not hold the pool's connections the pages need
     with session.get_bind().engine.connect() as conn:
         row = conn.execute(
-            select(m.User.id, m.User.password_hash, m.User.active).where(
-                m.User.username == username
+            select(wm.User.id, wm.User.password_hash, wm.User.active).where(
+                wm.User.username == username
             )
         ).first()
     # one hash whoever asks (unknown and deactivated names too), so neither a name's
@@ -210,7 +211,7 @@ def authenticate(session: Session, username: str, password: str) -> m.User | Non
     matches = _password_matches(_DUMMY if row is None else row.password_hash, password)
     if row is None or not row.active or not matches:
         return None
-    return session.get(m.User, row.id)
+    return session.get(wm.User, row.id)
 
 
 # made outside the hash slots: importing the module must never wait for them
@@ -221,23 +222,25 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: m.User, label: str, now: datetime) -> str:
+def issue_token(session: Session, user: wm.User, label: str, now: datetime) -> str:
     """A new bearer token for ``user``; the caller shows it once, only its digest is kept."""
     token = "nst_" + secrets.token_urlsafe(32)
     session.add(
-        m.ApiToken(user_id=user.id, digest=_digest(token), label=label[:128], created_at=now)
+        wm.ApiToken(user_id=user.id, digest=_digest(token), label=label[:128], created_at=now)
     )
     session.flush()
     return token
 
 
-def user_of_token(session: Session, token: str, now: datetime) -> m.User | None:
+def user_of_token(session: Session, token: str, now: datetime) -> wm.User | None:
     rec = session.scalar(
-        select(m.ApiToken).where(m.ApiToken.digest == _digest(token), m.ApiToken.revoked.is_(False))
+        select(wm.ApiToken).where(
+            wm.ApiToken.digest == _digest(token), wm.ApiToken.revoked.is_(False)
+        )
     )
     if rec is None:
         return None
-    user = session.get(m.User, rec.user_id)
+    user = session.get(wm.User, rec.user_id)
     if user is None or not user.active:
         return None
     rec.last_used_at = now

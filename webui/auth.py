@@ -46,6 +46,7 @@ from wtforms.validators import DataRequired, Length
 
 from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.accounts import HashersBusy, Principal, authenticate, limit_hashing, user_of_token
 from webui.labels import current_lang, translate
 from webui.overload import release_slot
@@ -220,7 +221,7 @@ def index() -> Response:
 def _load_user(user_id: str) -> Principal | None:
     if not user_id.isdigit():
         return None
-    user = db.session().get(m.User, int(user_id))
+    user = db.session().get(wm.User, int(user_id))
     if user is None or not user.active:
         return None
     return Principal.of(user)

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scheduler.cli import CliError
+
 FMT = argparse.RawDescriptionHelpFormatter
 DEMO_USERS_FILE = "demo-users.txt"
 DEMO_UPLOADS_DIR = "demo-uploads"
@@ -85,6 +87,7 @@ def _load_demo(app: Any) -> None:
     from scheduler.store import models as m
     from scheduler.store.db import transaction
     from scheduler.store.world import seed
+    from webui import models as wm
     from webui.accounts import create_user
 
     engine = app.extensions["natsched.engine"]
@@ -96,7 +99,7 @@ def _load_demo(app: Any) -> None:
             seed(s, shifted(problem, start - problem.config.plan_start), now=now, user="demo")
             print(f"seeded the demo preset: {len(problem.batches)} batches from {start:%F %H:%M}")
         _write_demo_uploads(s, Path(app.instance_path) / DEMO_UPLOADS_DIR, now, app)
-        if s.scalar(select(m.User.id).limit(1)) is not None:
+        if s.scalar(select(wm.User.id).limit(1)) is not None:
             return
         password = secrets.token_urlsafe(9)
         names: list[tuple[str, str, str | None, str | None]] = [("ops", "ops", None, None)]
@@ -169,14 +172,11 @@ def _read_password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
-        from scheduler.cli import CliError
-
         raise CliError("the two passwords differ")
     return first
 
 
 def _cmd_users_create(args: argparse.Namespace) -> int:
-    from scheduler.cli import CliError
     from webui.accounts import AccountError, create_user
 
     password = _read_password(args)
@@ -194,10 +194,10 @@ def _cmd_users_create(args: argparse.Namespace) -> int:
 def _cmd_users_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from scheduler.store import models as m
+    from webui import models as wm
 
     with _session(args) as s:
-        for u in s.scalars(select(m.User).order_by(m.User.username)):
+        for u in s.scalars(select(wm.User).order_by(wm.User.username)):
             where = u.county_code or u.lab_id or ""
             print(
                 f"{u.username:<24} {u.role:<7} {where:<16} {'active' if u.active else 'disabled'}"
@@ -208,12 +208,11 @@ def _cmd_users_list(args: argparse.Namespace) -> int:
 def _cmd_users_token(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from scheduler.cli import CliError
-    from scheduler.store import models as m
+    from webui import models as wm
     from webui.accounts import issue_token
 
     with _session(args) as s:
-        u = s.scalar(select(m.User).where(m.User.username == args.username))
+        u = s.scalar(select(wm.User).where(wm.User.username == args.username))
         if u is None:
             raise CliError(f"no user {args.username!r}")
         token = issue_token(s, u, args.label, datetime.now().replace(microsecond=0))

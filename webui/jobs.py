@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.store import models as m
+from webui import models as wm
 from webui.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ class JobContext:
     def progress(self, fraction: float, message: str = "") -> None:
         with self.sessions() as s, s.begin():
             s.execute(
-                update(m.Job)
+                update(wm.Job)
                 # A late report must not rewrite a finished job's progress.
-                .where(m.Job.id == self.job_id, m.Job.state.in_(("queued", "running")))
+                .where(wm.Job.id == self.job_id, wm.Job.state.in_(("queued", "running")))
                 .values(progress=max(0.0, min(1.0, fraction)), message=message[:2000])
             )
 
@@ -66,8 +66,8 @@ class Jobs:
         """Mark jobs of a dead process failed; returns how many."""
         with self.sessions() as s, s.begin():
             n = s.execute(  # type: ignore[attr-defined]
-                update(m.Job)
-                .where(m.Job.state.in_(("queued", "running")))
+                update(wm.Job)
+                .where(wm.Job.state.in_(("queued", "running")))
                 .values(
                     state="failed",
                     finished_at=self.clock.now(),
@@ -80,7 +80,7 @@ class Jobs:
         job_id = secrets.token_hex(8)
         with self.sessions() as s, s.begin():
             s.add(
-                m.Job(
+                wm.Job(
                     id=job_id,
                     kind=kind,
                     user=user,
@@ -122,13 +122,13 @@ class Jobs:
 
     def _set(self, job_id: str, **values: Any) -> None:
         with self.sessions() as s, s.begin():
-            s.execute(update(m.Job).where(m.Job.id == job_id).values(**values))
+            s.execute(update(wm.Job).where(wm.Job.id == job_id).values(**values))
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def job_dict(job: m.Job) -> dict[str, Any]:
+def job_dict(job: wm.Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "kind": job.kind,

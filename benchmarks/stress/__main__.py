@@ -1,7 +1,7 @@
 """``python -m benchmarks.stress [--short] [--out build/stress/report.md]``.
 
 A province morning against real servers on 127.0.0.1, driven by Locust
-(``benchmarks/stress/locustfile.py``, headless, a process of its own), then
+(``tests/support/locustfile.py``, headless, a process of its own), then
 the faults; writes a Markdown report and ``report.json`` next to it, and
 Locust's CSV files (``<config>_stats.csv``, ...) in the same folder.
 
@@ -42,9 +42,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stress.faults import FaultResult, private_cluster, run_faults
-from benchmarks.stress.locust_run import ROUTES, LoadRun, run_locust
-from benchmarks.stress.server import (
+from tests.support.faults import FaultResult, private_cluster, run_faults
+from tests.support.locust_run import ROUTES, LoadRun, run_locust
+from tests.support.server import (
     GUNICORN_THREADS,
     Server,
     Worker,

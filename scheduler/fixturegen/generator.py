@@ -45,7 +45,9 @@ from scheduler.domain import (
     TravelModel,
     TravelOverride,
 )
-from scheduler.fixturegen.geography import (
+from scheduler.fixturegen.presets import FIXTURE_DAY, PLAN_START_HOUR, Preset, preset
+from scheduler.fixturegen.uploads import write_uploads
+from scheduler.geography import (
     AIR_MEMBRANE_PER_DAY,
     CITIES,
     CITY_BY_CODE,
@@ -57,8 +59,6 @@ from scheduler.fixturegen.geography import (
     County,
     make_geography,
 )
-from scheduler.fixturegen.presets import FIXTURE_DAY, PLAN_START_HOUR, Preset, preset
-from scheduler.fixturegen.uploads import write_uploads
 from scheduler.network import haversine_km, slot_capacity_matrix, to_seconds
 from scheduler.spec_io import write_instance
 

@@ -1,11 +1,8 @@
 """County-office upload files: writing them (fixtures) and reading them back.
 
-The format is documented in ``docs/uploads.md``; this module is its
-reference implementation. One file per county, ``uploads/<county_code>.csv``
-or ``.xlsx``. Most files are UTF-8 CSV with English headers; as real offices
-do, a few are Excel workbooks and a few are GB18030-encoded CSV, and those
-two use Chinese headers, Chinese category labels and ``YYYY-MM-DD HH:MM``
-timestamps (real datetime cells in Excel).
+The format (docs/uploads.md) is :mod:`scheduler.ingest.format`'s: one file
+per county, ``uploads/<county_code>.csv`` or ``.xlsx``, every sixth county
+from the second sending Excel and every sixth from the fourth GB18030 CSV.
 
 Files are written byte-for-byte deterministically: the Excel writer's
 timestamps are pinned so that the same seed gives identical files.
@@ -23,45 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.batching import UploadRow
-
-#: English header, in file order. ``tubes`` is informational (the office's
-#: own ceil(people / pool_size)); ``due_at`` is empty unless a deadline was set.
-COLUMNS: tuple[str, ...] = (
-    "county_code",
-    "site_id",
-    "site_name",
-    "lat",
-    "lon",
-    "window_start",
-    "window_end",
-    "category",
-    "pool_size",
-    "people",
-    "tubes",
-    "due_at",
-)
-COLUMNS_ZH: dict[str, str] = {
-    "county_code": "区县代码",
-    "site_id": "采样点编码",
-    "site_name": "采样点名称",
-    "lat": "纬度",
-    "lon": "经度",
-    "window_start": "采样开始时间",
-    "window_end": "采样结束时间",
-    "category": "人群类别",
-    "pool_size": "混采比例",
-    "people": "采样人数",
-    "tubes": "管数",
-    "due_at": "结果时限",
-}
-CATEGORY_ZH: dict[str, str] = {
-    "fever_clinic": "发热门诊",
-    "isolation_point": "隔离点",
-    "close_contact": "密切接触者",
-    "key_population": "重点人群",
-    "community": "社区人群",
-}
-FORMATS: tuple[str, ...] = ("csv", "xlsx", "gb18030")
+from scheduler.ingest.format import CATEGORY, CATEGORY_ZH, COLUMNS, COLUMNS_ZH, HEADER
 
 _FIXED_ZIP_TIME = (2022, 1, 9, 0, 0, 0)
 _FIXED_DOC_TIME = "2022-01-09T00:00:00Z"
@@ -183,9 +142,6 @@ def write_uploads(uploads: dict[str, list[UploadRow]], folder: str | Path) -> li
 
 # --------------------------------------------------------------------------- reading
 
-_HEADER = {**{c: c for c in COLUMNS}, **{zh: c for c, zh in COLUMNS_ZH.items()}}
-_CATEGORY = {**{c: c for c in CATEGORY_ZH}, **{zh: c for c, zh in CATEGORY_ZH.items()}}
-
 
 def _ts(value: Any) -> datetime | None:
     if value is None or value == "":
@@ -218,7 +174,7 @@ def read_upload(path: str | Path) -> list[UploadRow]:
         wb.close()
     else:
         table = list(csv.reader(io.StringIO(_decode(path.read_bytes()))))
-    header = [_HEADER[str(h).strip()] for h in table[0]]
+    header = [HEADER[str(h).strip()] for h in table[0]]
     out: list[UploadRow] = []
     for raw in table[1:]:
         if not any(v not in (None, "") for v in raw):
@@ -235,7 +191,7 @@ def read_upload(path: str | Path) -> list[UploadRow]:
                 lon=float(v["lon"]),
                 window_start=start,
                 window_end=end,
-                category=_CATEGORY[str(v["category"]).strip()],
+                category=CATEGORY[str(v["category"]).strip()],
                 pool_size=int(v["pool_size"]),
                 people=int(v["people"]),
                 due_at=_ts(v.get("due_at")),

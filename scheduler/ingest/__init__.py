@@ -1,6 +1,10 @@
-"""County uploads: read, check every cell, store (see docs/uploads.md)."""
+"""County uploads: read, check every cell (``reader``), store (``upload``); docs/uploads.md.
+
+The package itself loads only the format and the reader, so that the fixture
+generator, which writes files in the format, needs no database; storing an
+upload is :func:`scheduler.ingest.upload.upload`.
+"""
 
 from scheduler.ingest.reader import CellError, UnreadableFile, read_table
-from scheduler.ingest.upload import IngestSettings, UploadReport, upload
 
-__all__ = ["CellError", "IngestSettings", "UnreadableFile", "UploadReport", "read_table", "upload"]
+__all__ = ["CellError", "UnreadableFile", "read_table"]

@@ -16,14 +16,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from scheduler.fixturegen.uploads import CATEGORY_ZH, COLUMNS, COLUMNS_ZH
+from scheduler.ingest.format import COLUMNS_ZH, HEADER, REQUIRED
 
 MAX_BYTES = 50 * 1024 * 1024
-#: every documented column but the optional ones (docs/uploads.md section 2)
-OPTIONAL = ("tubes", "due_at")
-REQUIRED = tuple(c for c in COLUMNS if c not in OPTIONAL)
-HEADER = {**{c: c for c in COLUMNS}, **{zh: c for c, zh in COLUMNS_ZH.items()}}
-CATEGORY = {**{c: c for c in CATEGORY_ZH}, **{zh: c for c, zh in CATEGORY_ZH.items()}}
 
 
 @dataclass(frozen=True)

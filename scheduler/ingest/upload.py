@@ -29,8 +29,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.batching import BatchingRules, UploadRow, batch_id_for, row_to_batches
-from scheduler.domain import Batch
-from scheduler.ingest.reader import CATEGORY, CellError, UnreadableFile, read_table
+from scheduler.domain import PLANNED, Batch
+from scheduler.ingest.format import CATEGORY
+from scheduler.ingest.reader import CellError, UnreadableFile, read_table
 from scheduler.spec_io import parse_ts
 from scheduler.store import models as m
 from scheduler.store.db import begin_write
@@ -466,7 +467,7 @@ def _store(
     session.flush()  # the new counts in one insert, and their ids
     for chunk in _chunks(replaced):
         session.execute(
-            delete(m.Batch).where(m.Batch.count_id.in_(chunk), m.Batch.status == "planned")
+            delete(m.Batch).where(m.Batch.count_id.in_(chunk), m.Batch.status == PLANNED)
         )
     ids = [b.batch_id for _, named in stored for b in named]
     # a box of the same id seeded earlier is its count's now, unless it is already on
@@ -476,12 +477,12 @@ def _store(
         moving.update(
             session.scalars(
                 select(m.Batch.batch_id).where(
-                    m.Batch.batch_id.in_(chunk), m.Batch.status != "planned"
+                    m.Batch.batch_id.in_(chunk), m.Batch.status != PLANNED
                 )
             )
         )
         session.execute(
-            delete(m.Batch).where(m.Batch.batch_id.in_(chunk), m.Batch.status == "planned")
+            delete(m.Batch).where(m.Batch.batch_id.in_(chunk), m.Batch.status == PLANNED)
         )
     fresh = [batch_row(b, count.id) for count, named in stored for b in named]
     fresh = [b for b in fresh if b.batch_id not in moving]

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from scheduler.domain import Chunk, Plan, Problem
+from scheduler.domain import AT_LAB_STATES, PICKED_UP, PLANNED, Chunk, Plan, Problem
 from scheduler.evaluate import evaluate
 from scheduler.replan import views
 from scheduler.replan.executors import Executor, InProcessExecutor, SolveRequest
@@ -99,13 +99,13 @@ def _planning(
     batches = []
     freeze_until = now + timedelta(minutes=freeze_minutes)
     for b in base.batches:
-        st = status.get(b.batch_id, "planned")
+        st = status.get(b.batch_id, PLANNED)
         lab = b.pinned_lab or pub_lab.get(b.batch_id)
-        if st in ("received", "processing"):
+        if st in AT_LAB_STATES:
             if lab is not None:
                 backlog[lab] = backlog.get(lab, 0) + b.tubes
             continue
-        on_road = st == "picked_up"
+        on_road = st == PICKED_UP
         due_soon = b.ready_at <= freeze_until
         if lab is not None and (on_road or (b.pinned_lab is None and due_soon)):
             b = replace(b, pinned_lab=lab)

@@ -13,15 +13,12 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from scheduler.domain import PLANNED
 from scheduler.store import models as m
+from scheduler.store import rules
+from scheduler.store.errors import EventError, RuleViolation
 
-BATCH_STATES = ("planned", "picked_up", "received", "processing", "resulted")
-#: a box only moves forward through these states
-_ORDER = {s: i for i, s in enumerate(BATCH_STATES)}
-
-
-class EventError(ValueError):
-    """An event that does not fit the stored world (unknown id, state going back)."""
+__all__ = ["EventError", "RuleViolation"]
 
 
 def request_replan(session: Session, now: datetime, reason: str) -> None:
@@ -80,22 +77,27 @@ def lab_status(
     back_to_normal: bool = False,
     note: str = "",
 ) -> None:
-    """A lab reports a capacity change, an outage ``[from, to)``, or that it is back to normal."""
+    """A lab reports a capacity change, an outage ``[from, to)``, or that it is back to normal.
+
+    Exactly one of them; the rules of ``scheduler.store.rules`` refuse the rest
+    with a :class:`RuleViolation`.
+    """
     lab = session.get(m.Lab, lab_id)
     if lab is None:
         raise EventError(f"unknown lab {lab_id!r}")
+    kind = rules.lab_change(
+        capacity_per_hour=capacity_per_hour,
+        outage_from=outage_from,
+        outage_to=outage_to,
+        back_to_normal=back_to_normal,
+    )
     if capacity_per_hour is not None:
-        if capacity_per_hour < 0:
-            raise EventError("capacity_per_hour must be >= 0")
-        kind = "capacity"
+        rules.capacity(capacity_per_hour)
         lab.capacity_per_hour = capacity_per_hour
     elif outage_from is not None and outage_to is not None:
-        if outage_to <= outage_from:
-            raise EventError("an outage must end after it starts")
-        kind = "outage"
+        rules.outage(outage_from, outage_to, now=now)
         session.add(m.Outage(lab_id=lab_id, start=outage_from, end=outage_to))
-    elif back_to_normal:
-        kind = "normal"
+    else:
         # outages still running end now
         for o in session.scalars(
             select(m.Outage).where(m.Outage.lab_id == lab_id, m.Outage.end > now)
@@ -104,8 +106,6 @@ def lab_status(
                 session.delete(o)
             else:
                 o.end = now
-    else:
-        raise EventError("say what changed: a capacity, an outage from/to, or back to normal")
     session.add(
         m.LabStatusChange(
             lab_id=lab_id,
@@ -129,6 +129,42 @@ def lab_status(
     request_replan(session, now, f"lab {lab_id} {kind}")
 
 
+def lab_settings(
+    session: Session,
+    lab_id: str,
+    *,
+    now: datetime,
+    user: str = "",
+    open_hour: int,
+    close_hour: int,
+    isolation_ok: bool,
+    note: str = "",
+) -> list[str]:
+    """Headquarters sets a lab's hours and isolation clearance; returns what changed.
+
+    Not a lab's own report, so no status change: an audit row of the old and new
+    values, and a re-plan request, when anything changed.
+    """
+    lab = session.get(m.Lab, lab_id)
+    if lab is None:
+        raise EventError(f"unknown lab {lab_id!r}")
+    rules.opening_hours(open_hour, close_hour)
+    detail: dict[str, object] = {}
+    for attr, value in (
+        ("open_hour", open_hour),
+        ("close_hour", close_hour),
+        ("isolation_ok", isolation_ok),
+    ):
+        old = getattr(lab, attr)
+        if value != old:
+            detail[attr] = [old, value]
+            setattr(lab, attr, value)
+    if detail:
+        _audit(session, now, user, "lab edit", lab_id, **detail, note=note)
+        request_replan(session, now, f"lab {lab_id} edited")
+    return list(detail)
+
+
 def batch_status(
     session: Session,
     batch_id: str,
@@ -141,14 +177,12 @@ def batch_status(
     """A box was picked up, received, is being processed, or has its result.
 
     ``lab_id`` (where it goes) is kept as the box's pinned lab from pickup on.
+    A box only moves forward (``rules.batch_state``).
     """
-    if status not in BATCH_STATES:
-        raise EventError(f"unknown status {status!r}; one of {', '.join(BATCH_STATES)}")
     b = session.get(m.Batch, batch_id)
     if b is None:
         raise EventError(f"unknown batch {batch_id!r}")
-    if _ORDER[status] < _ORDER[b.status]:
-        raise EventError(f"batch {batch_id} is {b.status}; it cannot go back to {status}")
+    status = rules.batch_state(batch_id, b.status, status)
     if lab_id is not None:
         if session.get(m.Lab, lab_id) is None:
             raise EventError(f"unknown lab {lab_id!r}")
@@ -185,12 +219,7 @@ def positive_pool(
         raise EventError(f"unknown batch {batch_id!r}")
     count = session.get(m.SampleCount, b.count_id) if b.count_id is not None else None
     pool = count.pool_size if count is not None else max(1, (b.people or b.tubes) // b.tubes)
-    if pool <= 1:
-        raise EventError(
-            f"batch {batch_id} holds single tubes: a positive there is a case, not a pool"
-        )
-    if not 1 <= positive_tubes <= b.tubes:
-        raise EventError(f"positive_tubes must be 1..{b.tubes}")
+    rules.positive_pool(batch_id, pool_size=pool, tubes=b.tubes, positive_tubes=positive_tubes)
     k = 1 + len(
         session.scalars(select(m.Batch.batch_id).where(m.Batch.parent_batch_id == batch_id)).all()
     )
@@ -210,7 +239,7 @@ def positive_pool(
             isolation=True,
             deadline=None,
             pinned_lab=None,
-            status="planned",
+            status=PLANNED,
             parent_batch_id=batch_id,
         )
     )
@@ -229,8 +258,8 @@ def pin_batch(
         raise EventError(f"unknown batch {batch_id!r}")
     if lab_id is not None and session.get(m.Lab, lab_id) is None:
         raise EventError(f"unknown lab {lab_id!r}")
-    if lab_id is None and b.status != "planned":
-        raise EventError(f"batch {batch_id} is {b.status}: it stays with its lab")
+    if lab_id is None:
+        rules.unpin(batch_id, b.status)
     b.pinned_lab = lab_id
     _audit(session, now, user, "pin", batch_id, lab=lab_id)
     request_replan(session, now, f"batch {batch_id} pinned to {lab_id}")

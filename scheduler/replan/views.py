@@ -32,7 +32,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduler.domain import Plan, Problem
+from scheduler.domain import AT_LAB_STATES, Plan, Problem
 from scheduler.evaluate import Evaluation, evaluate
 from scheduler.explain import capacity_shortfall
 from scheduler.network import slot_capacity_matrix, travel_minutes_matrix
@@ -270,9 +270,7 @@ def ensure(session: Session, version: m.PlanVersion, now: datetime) -> None:
         full = plan_of(version)
         planned = {c.batch_id for c in full.chunks}
         held = set(
-            session.scalars(
-                select(m.Batch.batch_id).where(m.Batch.status.in_(("received", "processing")))
-            )
+            session.scalars(select(m.Batch.batch_id).where(m.Batch.status.in_(AT_LAB_STATES)))
         )
         problem = replace(
             base,

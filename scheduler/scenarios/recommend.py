@@ -181,7 +181,7 @@ class Recommendation:
 
 def area_names(codes: Sequence[str]) -> dict[str, str]:
     """Readable names of city and county codes (the generator's geography, else the code)."""
-    from scheduler.fixturegen.geography import CITY_BY_CODE, county_name
+    from scheduler.geography import CITY_BY_CODE, county_name
 
     out: dict[str, str] = {}
     for code in codes:

@@ -8,7 +8,7 @@ late or unassigned.
 A lab's *marginal value* is how many weighted tube-hours (score units) one
 more tube/hour of its capacity saves. It is read from the SPEC bound's flow:
 the slot prices of the optimal flow (its duals, recovered from residual
-potentials by :func:`~scheduler.solvers.bound.flow_prices`) summed over the
+potentials by :func:`~scheduler.solvers.flow.flow_prices`) summed over the
 slots where one more tube/hour adds capacity. That is the slope of the
 bound at the current capacity; for the labs listed first it is checked by
 solving the bound again with the lab's capacity raised by 1 tube/hour, and
@@ -111,18 +111,19 @@ def break_points(points: Sequence[SweepPoint]) -> dict[str, float | None]:
 
 
 def _bound(problem: Problem) -> float:
-    from scheduler.solvers.bound import lower_bound
+    from scheduler.solvers.bounds import lower_bound
 
     return lower_bound(Network.build(problem)).value
 
 
 def marginal_values(problem: Problem, *, checked: int = CHECKED_LABS) -> list[LabValue]:
     """Every lab's marginal value (highest first); the first ``checked`` re-solved."""
-    from scheduler.solvers.bound import flow_prices, lower_bound
+    from scheduler.solvers.bounds import lower_bound, slot_prices
 
     net = Network.build(problem)
     res = lower_bound(net, keep_flow=True)
-    prices = res.prices if res.prices is not None else flow_prices(net, res)
+    prices = slot_prices(net, res)
+    assert prices is not None  # a kept flow always has them
     values: list[tuple[float, int, Problem]] = []
     for li, lab in enumerate(problem.labs):
         more = _with_capacity(problem, li, lab.capacity_per_hour + 1)

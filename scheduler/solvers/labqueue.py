@@ -133,7 +133,7 @@ def fill_queue(
 
 
 def fill_chunks(
-    cap: list[int], order: list[int], arrival: list[int], tubes: list[int], n_slots: int
+    cap: list[int], order: list[int], arrival: list[int], tubes: list[int]
 ) -> list[tuple[int, int, int]]:
     """The ``(batch, slot, tubes)`` chunks of :func:`fill_queue` (fitting batches only)."""
     free = list(cap)

@@ -1,12 +1,20 @@
-"""The optimiser: flow guidance, rounding, then local search.
+"""The optimiser: phases run in order under one clock, as the strategy says.
 
-1. The greedy baseline is the first incumbent.
-2. The min-cost flow of the bound says where tubes want to go; each batch is
-   rounded to the lab that carries most of its tubes and each lab's queue is
-   keeps the flow's slots (``round_flow``).
-3. Local search (relocate, reorder) improves the better of the two.
-The search is anytime: it stops on the criterion and returns its incumbent,
-which is never worse than greedy's or a valid warm start's.
+1. **construct**: greedy's plan, or a valid warm start, is the incumbent.
+2. **bound**: the SPEC flow (or a labs-pooled bound, or the guiding flow
+   over each batch's nearest labs); the exact flow may run on the other core.
+3. **starts**: constructions from greedy orders and the rounded flow.
+4. **search**: local search from the best start (or the guiding flow's
+   majority rounding).
+5. **bound wait** and **guided search**: when the exact flow from the other
+   core is to guide, a second search from its majority rounding.
+6. **finish**: CP-SAT on small instances, ruin and recreate elsewhere.
+7. **strong bound**: collected from its process, or computed in the time kept.
+
+:func:`~scheduler.solvers.strategy.choose_strategy` decides from the
+instance's facts what each phase does. The search is anytime: every phase
+keeps a plan only when it is cheaper, so the result is never worse than its
+start (:func:`starting_point`: greedy's or a valid warm start's).
 """
 
 from __future__ import annotations
@@ -19,28 +27,25 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from scheduler.network import IntArray, Network
-from scheduler.schedule import UNASSIGNED, Schedule
-from scheduler.solvers.bound import (
-    EXACT_ARC_LIMIT,
+from scheduler.schedule import Schedule
+from scheduler.solvers.background import BackgroundBound
+from scheduler.solvers.bounds import (
     GROUP_SPLITS,
     RESTRICTED_ARC_BUDGET,
-    BackgroundBound,
-    BoundResult,
-    budget_arcs,
-    candidate_labs,
-    count_arcs,
+    Bound,
     grouped_bound,
-    guide_flow,
-    guide_labs,
     lab_groups,
     lower_bound,
-    solve_flow,
 )
-from scheduler.solvers.greedy import complete, greedy, place
+from scheduler.solvers.flow import Flow, count_arcs
+from scheduler.solvers.greedy import complete, greedy
+from scheduler.solvers.guide import GuideOptions, guide_flow, guide_options
 from scheduler.solvers.labqueue import CostModel
-from scheduler.solvers.lns import LNS
+from scheduler.solvers.lns import LNS, fits_one_model
 from scheduler.solvers.localsearch import LocalSearch
 from scheduler.solvers.perturb import RuinRecreate
+from scheduler.solvers.speed import NOMINAL, Speeds
+from scheduler.solvers.starts import flow_candidates, majority_start, round_flow, start_orders
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import (
     MaxIterations,
@@ -50,51 +55,26 @@ from scheduler.solvers.stop import (
     TargetGap,
     WorkClock,
 )
+from scheduler.solvers.strategy import (
+    Background,
+    Bounding,
+    Facts,
+    Finish,
+    OptParams,
+    Start,
+    Strategy,
+    choose_strategy,
+)
 from scheduler.solvers.strong_bound import StrongBound, StrongBoundJob, timed_strong_bound
 
 log = logging.getLogger(__name__)
-
-#: labs per batch in local search
-CANDIDATE_LABS = 12
-#: stop searching once the plan is this close to the bound (relative)
-DEFAULT_GAP_TARGET = 1e-4
-#: share of greedy's tubes that are late above which an instance counts as overloaded
-OVERLOAD_LATE_SHARE = 0.1
-#: chain-flow arcs OR-Tools solves per second here (province: 8.1 M in 30 s)
-CHAIN_ARCS_PER_SECOND = 250_000
-#: restricted-flow arcs solved and priced per second here (province: 6 M in 11 s)
-RESTRICTED_ARCS_PER_SECOND = 550_000
-#: batches above which only the starts that usually win are built
-MANY_BATCHES = 15_000
-#: share of the time left that column generation may start new rounds in
-BOUND_SHARE = 0.3
-#: share of the time left for the guiding flow over the nearest labs
-GUIDE_SHARE = 0.45
-# Forecasts of this machine's speed, on the slow side, for the work clock
-# of a single-core run (measured on county, city, province and surge):
-#: greedy, per batch and per batch x lab cell (province: 4.2 s, surge: 3.3 s)
-GREEDY_SECONDS_PER_BATCH = 8e-5
-GREEDY_CELLS_PER_SECOND = 10_000_000
-#: building the network, per batch x lab cell (province: 21.6 M in 2.6 s)
-NETWORK_CELLS_PER_SECOND = 8_000_000
-#: flow arcs solved and priced per second (province: 5.2 M in 16.5 s)
-FLOW_ARCS_PER_SECOND = 300_000
-#: labqueue's work units per second of local search (6.2-11e8 measured)
-WORK_PER_SECOND = 7.5e8
-#: share of a single-core run's limit kept for the strong bound after the search
-STRONG_SHARE = 0.05
-#: at most this many seconds of it
-STRONG_MAX_SECONDS = 3.0
-#: the strong bound's process stops this long before the search, to be collected in time
-STRONG_MARGIN = 0.3
-#: seconds the strong bound's process is waited for when the search ended early
-STRONG_WAIT = 1.0
 
 
 @dataclass
 class OptOutcome:
     schedule: Schedule
-    bound: BoundResult | None
+    bound: Bound | None
+    strategy: Strategy
     timings: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, float]] = field(default_factory=list)
     stopped_by_limit: bool = False
@@ -103,22 +83,6 @@ class OptOutcome:
     repeatable: bool = False
     #: the strong bound (whole batches at their last slot), when there was time for it
     strong: StrongBound | None = None
-
-
-def greedy_seconds(net: Network) -> float:
-    """Forecast seconds of one greedy construction (a deterministic charge)."""
-    cells = net.n_batches * net.n_labs
-    return net.n_batches * GREEDY_SECONDS_PER_BATCH + cells / GREEDY_CELLS_PER_SECOND
-
-
-def setup_seconds(net: Network) -> float:
-    """Forecast seconds of building ``net`` and its greedy plan."""
-    return net.n_batches * net.n_labs / NETWORK_CELLS_PER_SECOND + greedy_seconds(net)
-
-
-def flow_seconds(res: BoundResult) -> float:
-    """Forecast seconds of the flows behind ``res``."""
-    return res.rounds * res.arcs / FLOW_ARCS_PER_SECOND
 
 
 def late_share(net: Network, sched: Schedule) -> float:
@@ -133,413 +97,422 @@ def late_share(net: Network, sched: Schedule) -> float:
     return float(net.tubes[result > net.deadline_s].sum()) / total
 
 
-def _whole_batches(net: Network, res: BoundResult) -> tuple[np.ndarray, np.ndarray]:
-    """Batches the flow sends whole to one lab, and the mask of their arcs."""
-    a, fl = res.arcs_data, res.flow
-    assert a is not None and fl is not None
-    used = fl > 0
-    n_b, n_l = net.n_batches, net.n_labs
-    n_labs = np.zeros(n_b, dtype=np.int64)
-    pairs = np.unique(a.batch[used] * n_l + a.lab[used])
-    np.add.at(n_labs, pairs // n_l, 1)
-    sent = np.bincount(a.batch[used], weights=fl[used], minlength=n_b)
-    whole = (n_labs == 1) & (sent == net.tubes)
-    return whole, used & whole[a.batch]
+def starting_point(
+    net: Network, base: Schedule, initial: Schedule | None, *, stable: bool
+) -> Schedule:
+    """Where the search starts, and what no plan returned is worse than.
 
-
-def round_flow(net: Network, res: BoundResult, rounds: int = 3) -> Schedule:
-    """Iterative rounding of the bound's flow into a plan.
-
-    Batches the flow sends whole to one lab keep exactly the flow's chunks
-    (they already respect capacity). The rest are re-solved as a flow on the
-    capacity left, a few rounds, and whatever is still split is placed by the
-    greedy rule at its earliest result.
+    Greedy's plan ``base``, or the valid warm start ``initial`` (completed
+    greedily) when it is cheaper; with ``stable`` (a move penalty) the warm
+    start whatever it costs, since jumping to greedy's plan would move
+    everything.
     """
-    lab_of = np.full(net.n_batches, UNASSIGNED, dtype=np.int64)
-    chunks: list[tuple[int, int, int]] = []
-    remaining = net.cap_left.copy()
-    current, sub = res, net
-    active = np.arange(net.n_batches)
-    for r in range(rounds):
-        whole, keep = _whole_batches(sub, current)
-        a, fl = current.arcs_data, current.flow
-        assert a is not None and fl is not None
-        gb = active[a.batch[keep]]
-        lab_of[gb] = a.lab[keep]
-        np.subtract.at(remaining, (a.lab[keep], a.slot[keep]), fl[keep])
-        chunks.extend(zip(gb.tolist(), a.slot[keep].tolist(), fl[keep].tolist(), strict=True))
-        active = active[~whole]
-        if active.size == 0 or r == rounds - 1 or whole.sum() == 0:
-            break
-        sub = net.restricted_to(active, remaining)
-        current = solve_flow(sub, budget_arcs(sub)[0], keep_flow=True)
-    rest = active[np.lexsort((net.deadline_s[active], -net.weight[active]))]
-    for b in rest.tolist():
-        place(net, remaining, b, lab_of, chunks)
-    return Schedule.from_lists(lab_of, chunks)
+    if initial is None or not initial.is_feasible(net):
+        return base
+    warm = complete(net, initial)
+    if stable or warm.cost(net) < base.cost(net):
+        return warm
+    return base
 
 
-def flow_candidates(
-    net: Network, finish: IntArray, flow_res: BoundResult | None, k: int
-) -> list[list[int]]:
-    """Per batch: labs the flow used (most tubes first), then the best-case labs."""
-    best = candidate_labs(net, finish, k)
-    if flow_res is None or flow_res.flow is None or flow_res.arcs_data is None:
-        return best
-    a, fl = flow_res.arcs_data, flow_res.flow
-    used = fl > 0
-    by_pair: dict[tuple[int, int], int] = {}
-    for b, lab, x in zip(
-        a.batch[used].tolist(), a.lab[used].tolist(), fl[used].tolist(), strict=True
-    ):
-        by_pair[b, lab] = by_pair.get((b, lab), 0) + x
-    flow_labs: list[list[tuple[int, int]]] = [[] for _ in range(net.n_batches)]
-    for (b, lab), x in by_pair.items():
-        flow_labs[b].append((-x, lab))
-    out = []
-    for b in range(net.n_batches):
-        labs = [lab for _, lab in sorted(flow_labs[b])]
-        labs += [lab for lab in best[b] if lab not in labs]
-        out.append(labs[: max(k, len(flow_labs[b]))])
-    return out
+def never_worse(net: Network, plan: Schedule, start: Schedule) -> Schedule:
+    """``plan``, unless its :func:`starting_point` ``start`` is cheaper."""
+    return start if start.cost(net) < plan.cost(net) else plan
 
 
-def flow_last_slot(net: Network, flow_res: BoundResult) -> IntArray:
-    """Latest slot in which the flow processes a tube of each batch (-1: none)."""
-    last = np.full(net.n_batches, -1, dtype=np.int64)
-    a, fl = flow_res.arcs_data, flow_res.flow
-    if a is None or fl is None:
-        return last
-    used = fl > 0
-    np.maximum.at(last, a.batch[used], a.slot[used])
-    return last
+@dataclass
+class Run:
+    """What the phases share: the instance, the strategy, the clock and the incumbent."""
+
+    net: Network
+    cm: CostModel
+    finish: IntArray
+    params: OptParams
+    speeds: Speeds
+    strategy: Strategy
+    clock: MaxRuntime
+    #: the search's stopping rule: the clock, and the gap once a bound is known
+    criterion: StoppingCriterion
+    #: ruin and recreate's and CP-SAT's: ``criterion`` and ``max_iterations``
+    lns_stop: StoppingCriterion
+    incumbent: State
+    time_limit: float
+    seed: int
+    workers: int
+    max_iterations: int | None
+    move_penalty: float
+    home: IntArray | None
+    guides: GuideOptions | None
+    on_progress: Callable[[dict[str, float]], None] | None
+    bound: Bound | None = None
+    guide: Flow | None = None
+    background: BackgroundBound | None = None
+    strong_job: StrongBoundJob | None = None
+    price_source: Bound | Flow | None = None
+    cands: list[list[int]] = field(default_factory=list)
+    search: LocalSearch | None = None
+    proven_optimal: bool = False
+    trace: list[dict[str, float]] = field(default_factory=list)
+
+    def report(self, score: float, bound: float | None = None) -> None:
+        entry = {"elapsed": time.perf_counter() - self.clock.start, "score": score}
+        if bound is not None:
+            entry["bound"] = bound
+        self.trace.append(entry)
+        if self.on_progress is not None:
+            self.on_progress(entry)
+
+    def report_better(self, score: float) -> None:
+        if score < self.incumbent.total:
+            self.report(score)
+
+    def offer(self, state: State) -> None:
+        """Keep ``state`` as the incumbent when it is cheaper."""
+        if state.total < self.incumbent.total:
+            self.incumbent = state
+
+    def start_strong(self) -> None:
+        """Start the strong bound on the idle core (now, or once the exact flow is back)."""
+        seconds = self.clock.remaining - self.params.strong_margin
+        if (
+            self.strong_job is None
+            and self.strategy.strong_beside
+            and seconds > self.params.strong_margin
+        ):
+            self.strong_job = StrongBoundJob(
+                self.net, self.finish, self.price_source, self.incumbent.total, seconds
+            )
+
+    def take_better_bound(self, better: Bound | None) -> None:
+        if better is not None and (self.bound is None or better.value > self.bound.value):
+            self.bound = better
+            self.report(self.incumbent.total, better.value)
+
+    def add_gap_target(self) -> None:
+        if self.bound is not None and self.params.gap_target > 0:
+            gap_stop = TargetGap(self.bound.value, self.params.gap_target)
+            self.criterion = MultipleCriteria([self.criterion, gap_stop])
+            self.lns_stop = MultipleCriteria([self.lns_stop, gap_stop])
 
 
-def chain_flow_seconds(net: Network, finish: IntArray) -> float:
-    """A rough forecast of the exact chain flow's time (this project's machine).
+def bound_phase(run: Run) -> bool:
+    """The bound, the flow that guides, and the strong bound's start."""
+    net, finish, st = run.net, run.finish, run.strategy
+    try:
+        if st.guide_labs:
+            assert run.guides is not None
+            run.bound = grouped_bound(net, finish, lab_groups(net, 0))
+            run.guide = guide_flow(net, finish, run.guides.pairs(st.guide_labs))
+        elif st.bounding is Bounding.LABS_POOLED_BY_PLACE:
+            run.bound = grouped_bound(net, finish, lab_groups(net, GROUP_SPLITS))
+        else:
+            run.bound = lower_bound(
+                net,
+                finish=finish,
+                keep_flow=True,
+                time_limit=run.params.bound_share * run.clock.remaining if st.bound_timed else None,
+                upper=run.incumbent.total,
+                guide_first=net.n_batches > run.params.many_batches,
+                max_rounds=st.bound_rounds,
+            )
+    except MemoryError:  # pragma: no cover - depends on the machine
+        log.warning("guidance flow ran out of memory; searching without it")
+    if run.bound is not None and run.guide is None:
+        run.clock.charge("flow", run.speeds.flow_seconds(run.bound.arcs, run.bound.rounds))
+    # the strong bound starts from the prices of the SPEC flow solved here
+    # (or of the guiding flow, when the exact one is on the other core)
+    run.price_source = run.guide
+    if run.bound is not None and (run.bound.prices is not None or run.bound.flow is not None):
+        run.price_source = run.bound
+    if run.background is None:
+        run.start_strong()
+    else:
+        run.criterion = MultipleCriteria(
+            [run.criterion, _WhenReady(run.background, run.start_strong)]
+        )
+    return True
 
-    Its arcs are about one per usable (batch, lab) pair plus the slots
-    between arrival and earliest finish; the province's 8.1 M took 30 s.
+
+def starts_phase(run: Run) -> bool:
+    """Constructions from greedy orders and the rounded flow; the cheapest is kept."""
+    st, net = run.strategy, run.net
+    flow = run.bound.flow if run.bound is not None else None
+    if not st.starts or (run.bound is None and Start.WEIGHT_FIRST not in st.starts):
+        return False
+    starts = start_orders(net, run.finish, st.starts, flow)
+    if Start.ROUNDED_FLOW in st.starts and flow is not None and flow.optimum < run.incumbent.total:
+        # a second round re-solves a large flow for little gain there
+        many = net.n_batches > run.params.many_batches
+        left = run.clock.remaining > run.params.second_round_share * run.time_limit
+        rounds = 2 if left and not many else 1
+        starts.append(round_flow(net, flow, rounds=rounds))
+        # a second round re-solves the split batches only: a fraction of the arcs
+        arcs = run.bound.arcs if run.bound is not None else flow.size
+        run.clock.charge("round", run.speeds.flow_seconds((rounds - 1) * arcs) / 4)
+    run.clock.charge("round", len(starts) * run.speeds.greedy_seconds(net))
+    for sched in starts:
+        run.offer(State.from_schedule(net, run.cm, sched))
+    return True
+
+
+def search_phase(run: Run) -> bool:
+    """Local search from the incumbent, or from the guiding flow's majority rounding."""
+    if run.bound is not None:
+        run.report(run.incumbent.total, run.bound.value)
+    run.add_gap_target()
+    net, params = run.net, run.params
+    # from the guiding flow's majority rounding (see majority_start): above
+    # greedy at first, far below greedy's local optimum at the end
+    start = run.incumbent if run.guide is None else majority_start(net, run.cm, run.guide)
+    flow = run.guide or (run.bound.flow if run.bound is not None else None)
+    run.cands = flow_candidates(net, run.finish, flow, params.candidate_labs)
+    run.search = LocalSearch(
+        start, run.cands, run.finish, seed=run.seed, move_penalty=run.move_penalty, home=run.home
+    )
+    limits: list[StoppingCriterion] = [run.criterion]
+    background = run.background
+    if run.strategy.background is Background.GUIDE and run.max_iterations is None:
+        assert background is not None
+        # the exact flow guides better than this one: switch as soon as it is here
+        limits.append(lambda _: background.ready())
+    run.search.run(MultipleCriteria(limits), on_improve=run.report_better)
+    run.offer(start)
+    return True
+
+
+def bound_wait_phase(run: Run) -> bool:
+    """The exact flow from the other core: its bound, and (to guide) its flow."""
+    if run.background is None:
+        return False
+    better = run.background.result(timeout=run.clock.remaining)
+    if run.strategy.background is Background.GUIDE:
+        run.start_strong()
+    run.take_better_bound(better)
+    return True
+
+
+def guided_search_phase(run: Run) -> bool:
+    """A second search from the exact flow's majority rounding, when it came in time."""
+    if run.strategy.background is not Background.GUIDE or run.background is None:
+        return False
+    exact_flow = run.background.flow
+    if exact_flow is None or run.clock(run.incumbent.total):
+        return False
+    net = run.net
+    guided = majority_start(net, run.cm, exact_flow)
+    guided_cands = flow_candidates(net, run.finish, exact_flow, run.params.candidate_labs)
+    stops: list[StoppingCriterion] = [run.clock]
+    if run.bound is not None and run.params.gap_target > 0:
+        stops.append(TargetGap(run.bound.value, run.params.gap_target))
+    LocalSearch(guided, guided_cands, run.finish, seed=run.seed).run(
+        MultipleCriteria(stops), on_improve=run.report_better
+    )
+    if guided.total < run.incumbent.total:
+        run.incumbent, run.cands = guided, guided_cands
+    elif run.search is not None:
+        # the flow came early: settle the first search too
+        run.search.run(run.criterion, on_improve=run.report)
+        run.offer(run.search.s)
+    return True
+
+
+def cpsat_phase(run: Run) -> bool:
+    """CP-SAT on the whole of a small instance: proves it optimal when it can."""
+    if run.strategy.finish is not Finish.CPSAT:
+        return False
+    lns = LNS(run.incumbent, seed=run.seed, workers=run.workers)
+    lns.run(run.clock, run.lns_stop, on_improve=run.report, work_per_second=run.speeds.cpsat_work)
+    run.proven_optimal = lns.proven_optimal
+    return True
+
+
+def ruin_recreate_phase(run: Run) -> bool:
+    """Ruin and recreate gets the time left on larger instances.
+
+    CP-SAT's neighbourhoods of a few labs rarely beat local search's optimum
+    there (measured on city and province).
     """
-    usable = net.allowed & (finish < net.n_slots)
-    waits = np.where(usable, finish - net.arrival_slot, 0).sum()
-    return float(usable.sum() + waits) / CHAIN_ARCS_PER_SECOND
+    if run.strategy.finish is not Finish.RUIN_RECREATE:
+        return False
+    search = LocalSearch(run.incumbent, run.cands, run.finish, seed=run.seed)
+    rr = RuinRecreate(search, seed=run.seed)
+    rr.run(run.criterion, on_improve=run.report, max_rounds=run.max_iterations)
+    return True
 
 
-def majority_start(net: Network, cm: CostModel, flow_res: BoundResult) -> State:
-    """Each batch whole at the lab that takes most of its tubes in the flow.
+def _for(kind: Background, run: Run) -> bool:
+    return run.strategy.background is kind
 
-    Queues follow the flow's last slot per batch at that lab, heavier batches
-    first on ties. Labs overfill where the flow split batches, so this start
-    costs more than a rounded one; local search from it, though, keeps the
-    flow's province-wide division of work and ends well below the rounded
-    flow's or greedy's local optimum (province preset: 36.98 M against 37.01 M).
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    run: Callable[[Run], bool]
+
+
+#: the phases in order; each times itself into ``timings[name]`` when it ran
+PHASES = (
+    Phase("flow", bound_phase),
+    Phase("round", starts_phase),
+    Phase("search", search_phase),
+    Phase("bound_wait", lambda run: _for(Background.GUIDE, run) and bound_wait_phase(run)),
+    Phase("guided_search", guided_search_phase),
+    Phase("lns", cpsat_phase),
+    Phase("ruin_recreate", ruin_recreate_phase),
+    # an exact flow that only bounds is waited for last, when the search is done
+    Phase("bound_wait", lambda run: _for(Background.BOUND, run) and bound_wait_phase(run)),
+)  # fmt: skip
+
+
+def gather_facts(
+    net: Network,
+    finish: IntArray,
+    base: Schedule,
+    *,
+    stable: bool,
+    workers: int,
+    params: OptParams,
+    speeds: Speeds,
+    time_limit: float,
+    time_left: float,
+) -> tuple[Facts, GuideOptions | None]:
+    """The facts the strategy is chosen from, and the guiding flow's options when asked.
+
+    The guiding flow's forecasts cost a pass over every batch's best labs, so
+    they are only made where a guiding flow can be chosen at all.
     """
-    a, fl = flow_res.arcs_data, flow_res.flow
-    queues: list[list[int]] = [[] for _ in range(net.n_labs)]
-    if a is None or fl is None or a.size == 0:
-        return State(net, cm, queues)
-    used = fl > 0
-    n_l = net.n_labs
-    pair, inv = np.unique(a.batch[used] * n_l + a.lab[used], return_inverse=True)
-    tubes = np.bincount(inv, weights=fl[used])
-    last = np.full(pair.size, -1, dtype=np.int64)
-    np.maximum.at(last, inv, a.slot[used])
-    pb, pl = pair // n_l, pair % n_l
-    by_batch = np.lexsort((-tubes, pb))
-    top = by_batch[np.r_[True, pb[by_batch][1:] != pb[by_batch][:-1]]]
-    top = top[np.lexsort((-net.weight[pb[top]], last[top]))]
-    for b, lab in zip(pb[top].tolist(), pl[top].tolist(), strict=True):
-        queues[lab].append(b)
-    return State(net, cm, queues)
+    spec_arcs = count_arcs(net, finish)
+    guides = None
+    guide_seconds: tuple[tuple[int, float], ...] = ()
+    if spec_arcs > params.large_network_arcs and not stable and workers != 1 and params.fork:
+        guides = guide_options(net, finish, max(params.guide_lab_choices))
+        guide_seconds = tuple(
+            (k, guides.arcs(k) / speeds.guide_arcs) for k in params.guide_lab_choices
+        )
+    facts = Facts(
+        spec_arcs=spec_arcs,
+        n_batches=net.n_batches,
+        late_share=late_share(net, base),
+        stable=stable,
+        workers=workers,
+        can_fork=params.fork,
+        time_limit=time_limit,
+        time_left=time_left,
+        chain_flow_seconds=speeds.chain_flow_seconds(net, finish),
+        round_seconds=min(spec_arcs, RESTRICTED_ARC_BUDGET) / speeds.restricted_arcs,
+        guide_seconds=guide_seconds,
+        fits_cpsat=fits_one_model(net),
+    )
+    return facts, guides
 
 
 def optimise(
     net: Network,
     *,
-    stop: StoppingCriterion | None = None,
     time_limit: float = 60.0,
     seed: int = 0,
     initial: Schedule | None = None,
     on_progress: Callable[[dict[str, float]], None] | None = None,
     max_iterations: int | None = None,
     workers: int = 0,
-    gap_target: float = DEFAULT_GAP_TARGET,
     move_penalty: float = 0.0,
-    bound_in_background: bool = True,
     baseline: Schedule | None = None,
     wall_limit: float | None = None,
+    params: OptParams | None = None,
 ) -> OptOutcome:
     """Improve on greedy until ``time_limit`` seconds or ``max_iterations`` LNS steps.
 
     ``workers``: cores to use (0: all). With one, nothing runs beside the
-    search and ``time_limit`` is measured in work (:class:`WorkClock`), so a
-    seed gives the same plan on every run; ``wall_limit`` (default
-    ``time_limit``) then still stops a run on a slower machine.
-    ``baseline``: greedy's schedule when the caller has it already.
+    search and ``time_limit`` is measured in work (:class:`WorkClock`, at the
+    nominal speeds unless ``params.speeds`` says otherwise), so a seed gives
+    the same plan on every machine; ``wall_limit`` (default ``time_limit``)
+    still stops a run that takes far longer. Timed runs forecast with
+    ``params.speeds`` (default: the nominal speeds; :func:`scheduler.solve`
+    passes this machine's). ``baseline``: greedy's schedule when the caller
+    has it already.
     """
+    params = OptParams() if params is None else params
+    speeds = params.speeds if params.speeds is not None else NOMINAL
     cm = CostModel(net)
-    deterministic = workers == 1
+    single = workers == 1
     wall = time_limit if wall_limit is None else wall_limit
     started = time.perf_counter()
     # nothing runs beside a single-core search, so the strong bound runs after
     # it, in time taken from it by a fixed rule (the plan stays repeatable)
-    strong_reserve = min(STRONG_SHARE * time_limit, STRONG_MAX_SECONDS) if deterministic else 0.0
+    strong_reserve = (
+        min(params.strong_share * time_limit, params.strong_max_seconds) if single else 0.0
+    )
     time_limit = max(0.0, time_limit - strong_reserve)
     wall = max(0.0, wall - strong_reserve)
     clock: MaxRuntime = (
-        WorkClock(time_limit, lambda: cm.work, WORK_PER_SECOND, wall_seconds=wall)
-        if deterministic
+        WorkClock(time_limit, lambda: cm.work, speeds.search_work, wall_seconds=wall)
+        if single
         else MaxRuntime(min(time_limit, wall))
     )
-
-    criterion: StoppingCriterion = stop if stop is not None else clock
-    lns_stop: StoppingCriterion = (
-        MultipleCriteria([criterion, MaxIterations(max_iterations)])
-        if max_iterations is not None
-        else criterion
-    )
     timings: dict[str, float] = {}
-    trace: list[dict[str, float]] = []
-
-    def report(score: float, bound: float | None = None) -> None:
-        entry = {"elapsed": time.perf_counter() - clock.start, "score": score}
-        if bound is not None:
-            entry["bound"] = bound
-        trace.append(entry)
-        if on_progress is not None:
-            on_progress(entry)
 
     t0 = time.perf_counter()
     finish = net.finish_slots()
     if baseline is None:
-        clock.charge("construct", greedy_seconds(net))
+        clock.charge("construct", speeds.greedy_seconds(net))
     base = greedy(net) if baseline is None else baseline
-    incumbent = State.from_schedule(net, cm, base)
     stable = initial is not None and move_penalty > 0
-    if initial is not None and initial.is_feasible(net):
-        warm = State.from_schedule(net, cm, complete(net, initial))
-        # for stability the search starts from the warm start, even if greedy is cheaper
-        if stable or warm.total < incumbent.total:
-            incumbent = warm
+    incumbent = State.from_schedule(net, cm, starting_point(net, base, initial, stable=stable))
     timings["construct"] = time.perf_counter() - t0
-    report(incumbent.total)
 
-    bound_res: BoundResult | None = None
     t0 = time.perf_counter()
-    # Large networks (province, surge): the exact bound's flow, on chains, takes
-    # half a minute, so it runs in a process on the other core. Overload (many
-    # late tubes): restricted flows are far from the optimum there and do not
-    # guide well, so the search starts from weight-first greedy orders and the
-    # lab-pooled bound. Otherwise, when it fits the time, the same flow over
-    # each batch's nearest labs guides the search (guide_flow) and the exact
-    # one only bounds; when it does not, one round of the restricted flow
-    # guides until the exact flow comes back to guide from its majority rounding.
-    spec_arcs = count_arcs(net, finish)
-    large_network = spec_arcs > EXACT_ARC_LIMIT
-    overloaded = large_network and late_share(net, base) > OVERLOAD_LATE_SHARE
-    # each extra greedy start costs seconds on a large instance
-    large = net.n_batches > MANY_BATCHES
-    background: BackgroundBound | None = None
-    guide_pairs = None
-    # a flow that cannot return in time would only hold memory (7.8 GB at
-    # 100,000 batches) and the other core
-    if (
-        large_network
-        and bound_in_background
-        and not deterministic
-        and chain_flow_seconds(net, finish) < time_limit
-    ):
-        if not overloaded and not stable:
-            # the exact flow takes most of the minute; one over each batch's
-            # nearest labs is often as good a guide, in half the time
-            guide_pairs = guide_labs(net, finish, GUIDE_SHARE * clock.remaining)
-        background = BackgroundBound(
-            net, finish, decompose=not overloaded and not stable and guide_pairs is None
-        )
+    facts, guides = gather_facts(
+        net,
+        finish,
+        base,
+        stable=stable,
+        workers=workers,
+        params=params,
+        speeds=speeds,
+        time_limit=time_limit,
+        time_left=clock.remaining,
+    )
+    strategy = choose_strategy(facts, params)
+    background = None
+    if strategy.background is not Background.NONE:
+        background = BackgroundBound(net, finish, decompose=strategy.background is Background.GUIDE)
         if not background.started:
-            background, guide_pairs = None, None
-    guide_from_background = (
-        background is not None and not overloaded and not stable and guide_pairs is None
+            background = None
+            strategy = choose_strategy(replace(facts, can_fork=False), params)
+    log.info("strategy: %s", strategy.name.value)
+    criterion: StoppingCriterion = clock
+    run = Run(
+        net=net,
+        cm=cm,
+        finish=finish,
+        params=params,
+        speeds=speeds,
+        strategy=strategy,
+        clock=clock,
+        criterion=criterion,
+        lns_stop=(
+            MultipleCriteria([criterion, MaxIterations(max_iterations)])
+            if max_iterations is not None
+            else criterion
+        ),
+        incumbent=incumbent,
+        time_limit=time_limit,
+        seed=seed,
+        workers=workers,
+        max_iterations=max_iterations,
+        move_penalty=move_penalty,
+        home=initial.lab if stable and initial is not None else None,
+        guides=guides,
+        on_progress=on_progress,
+        background=background,
     )
-    # slack: how long a batch could still wait at its best lab and be on time
-    best_result = np.where(
-        net.allowed & (finish < net.n_slots),
-        net.result_s(np.arange(net.n_labs)[None, :], finish),
-        np.inf,
-    ).min(axis=1, initial=np.inf)
-    slack = net.deadline_s - best_result
-    # a short limit on a large network: the restricted flow (which OR-Tools
-    # cannot stop) would take the whole limit, so bound with the pooled labs
-    round_seconds = min(spec_arcs, RESTRICTED_ARC_BUDGET) / RESTRICTED_ARCS_PER_SECOND
-    quick = large_network and not overloaded and round_seconds > 0.5 * clock.remaining
-    max_rounds = 8
-    if background is not None:
-        max_rounds = 1  # the exact bound is on its way: one round guides until it comes
-    elif deterministic:
-        # rounds by forecast, not by the clock, so that every run does as many
-        # (a network with no usable arc forecasts no time: one round)
-        max_rounds = int(np.clip(BOUND_SHARE * clock.remaining // max(round_seconds, 1e-3), 1, 8))
-    guide: BoundResult | None = None
-    try:
-        if guide_pairs is not None:
-            # the exact bound is on its way; a cheap valid one in case it fails
-            bound_res = grouped_bound(net, finish, lab_groups(net, 0))
-            guide = guide_flow(net, finish, guide_pairs)
-        elif overloaded or quick:
-            bound_res = grouped_bound(net, finish, lab_groups(net, GROUP_SPLITS))
-        else:
-            bound_res = lower_bound(
-                net,
-                finish=finish,
-                keep_flow=True,
-                time_limit=None if deterministic else BOUND_SHARE * clock.remaining,
-                upper=incumbent.total,
-                guide_first=large,
-                max_rounds=max_rounds,
-            )
-    except MemoryError:  # pragma: no cover - depends on the machine
-        log.warning("guidance flow ran out of memory; searching without it")
-    if bound_res is not None and guide is None:
-        clock.charge("flow", flow_seconds(bound_res))
-    timings["flow"] = time.perf_counter() - t0
-    # the strong bound starts from the prices of the SPEC flow solved here
-    # (or of the guiding flow, when the exact one is on the other core)
-    price_source = guide
-    if bound_res is not None and (bound_res.prices is not None or bound_res.arcs_data is not None):
-        price_source = bound_res
-    strong_job: StrongBoundJob | None = None
-
-    def start_strong() -> None:
-        # on the core the search leaves idle: now, or once the exact flow is back
-        nonlocal strong_job
-        seconds = clock.remaining - STRONG_MARGIN
-        if strong_job is None and not deterministic and seconds > STRONG_MARGIN:
-            strong_job = StrongBoundJob(net, finish, price_source, incumbent.total, seconds)
-
-    if background is None:
-        start_strong()
-    else:
-        criterion = MultipleCriteria([criterion, _WhenReady(background, start_strong)])
-    if overloaded and not stable:
+    run.report(incumbent.total)
+    timings["flow"] = time.perf_counter() - t0  # the facts count with the bound's flow
+    for phase in PHASES:
         t0 = time.perf_counter()
-        # weight first, then deadline, then earliest possible result (np.lexsort
-        # sorts by its last key first); least slack did about as well, and each
-        # greedy costs seconds of search
-        order = np.lexsort((best_result, net.deadline_s, -net.weight))
-        clock.charge("round", greedy_seconds(net))
-        st = State.from_schedule(net, cm, greedy(net, order))
-        if st.total < incumbent.total:
-            incumbent = st
-        timings["round"] = time.perf_counter() - t0
-    elif guide is None and bound_res is not None and not stable:
-        t0 = time.perf_counter()
-        # several constructions; the cheapest one is searched. Orders by the
-        # flow's last slots help even when the flow itself is far off.
-        last = flow_last_slot(net, bound_res)
-        starts = [] if quick else [greedy(net, np.lexsort((slack, -net.weight)))]  # least slack
-        if not large:
-            # on large instances these rarely win and each costs seconds of search
-            starts += [
-                greedy(net, np.lexsort((net.deadline_s, -net.weight))),  # deadline
-                greedy(net, np.lexsort((net.deadline_s, last, -net.weight))),  # flow order
-                greedy(net, np.lexsort((-net.weight, last))),  # flow order, then weight
-            ]
-        if bound_res.arcs_data is not None and (
-            bound_res.flow_value is None or bound_res.flow_value < incumbent.total
-        ):
-            # a second round re-solves a large flow for little gain there
-            rounds = 2 if clock.remaining > 0.3 * time_limit and not large else 1
-            starts.append(round_flow(net, bound_res, rounds=rounds))
-            # a second round re-solves the split batches only: a fraction of the arcs
-            clock.charge("round", (rounds - 1) * bound_res.arcs / (4 * FLOW_ARCS_PER_SECOND))
-        clock.charge("round", len(starts) * greedy_seconds(net))
-        for sched in starts:
-            st = State.from_schedule(net, cm, sched)
-            if st.total < incumbent.total:
-                incumbent = st
-        timings["round"] = time.perf_counter() - t0
-    if bound_res is not None:
-        report(incumbent.total, bound_res.value)
+        if phase.run(run):
+            timings[phase.name] = timings.get(phase.name, 0.0) + time.perf_counter() - t0
 
-    if bound_res is not None and gap_target > 0:
-        gap_stop = TargetGap(bound_res.value, gap_target)
-        criterion = MultipleCriteria([criterion, gap_stop])
-        lns_stop = MultipleCriteria([lns_stop, gap_stop])
-
-    t0 = time.perf_counter()
-    # from the guiding flow's majority rounding (see majority_start): above
-    # greedy at first, far below greedy's local optimum at the end
-    start = incumbent if guide is None else majority_start(net, cm, guide)
-    cands = flow_candidates(net, finish, guide or bound_res, CANDIDATE_LABS)
-    home = initial.lab if stable and initial is not None else None
-    ls = LocalSearch(start, cands, finish, seed=seed, move_penalty=move_penalty, home=home)
-    ls_limits: list[StoppingCriterion] = [criterion]
-    if guide_from_background and max_iterations is None:
-        assert background is not None
-        # the exact flow guides better than this one: switch as soon as it is here
-        ls_limits.append(lambda _: background.ready())
-    ls.run(
-        MultipleCriteria(ls_limits),
-        on_improve=lambda c: report(c) if c < incumbent.total else None,
-    )
-    if start.total < incumbent.total:
-        incumbent = start
-    timings["search"] = time.perf_counter() - t0
-
-    if guide_from_background:
-        assert background is not None
-        t0 = time.perf_counter()
-        better = background.result(timeout=clock.remaining)
-        timings["bound_wait"] = time.perf_counter() - t0
-        start_strong()
-        exact_flow = background.flow
-        if better is not None and (bound_res is None or better[0] > bound_res.value):
-            bound_res = replace(
-                bound_res if bound_res is not None else BoundResult(0.0, "", 0, 0.0),
-                value=better[0],
-                method=better[1],
-            )
-            report(incumbent.total, better[0])
-        if exact_flow is not None and not clock(incumbent.total):
-            t0 = time.perf_counter()
-            guided = majority_start(net, cm, exact_flow)
-            guided_cands = flow_candidates(net, finish, exact_flow, CANDIDATE_LABS)
-            stops: list[StoppingCriterion] = [clock]
-            if bound_res is not None and gap_target > 0:
-                stops.append(TargetGap(bound_res.value, gap_target))
-            LocalSearch(guided, guided_cands, finish, seed=seed).run(
-                MultipleCriteria(stops),
-                on_improve=lambda c: report(c) if c < incumbent.total else None,
-            )
-            if guided.total < incumbent.total:
-                incumbent, cands = guided, guided_cands
-            else:
-                # the flow came early: settle the first search too
-                ls.run(criterion, on_improve=lambda c: report(c))
-            timings["guided_search"] = time.perf_counter() - t0
-
-    # the time left: CP-SAT proves small instances optimal as one neighbourhood;
-    # elsewhere its neighbourhoods of a few labs rarely beat local search's
-    # optimum (measured on city and province), so ruin and recreate gets it
-    t0 = time.perf_counter()
-    lns = LNS(incumbent, cands, seed=seed, workers=workers)
-    if stable:
-        pass  # both would move batches for any gain, whatever the move penalty
-    elif lns.whole_instance_fits():
-        lns.run(clock, lns_stop, on_improve=lambda c: report(c))
-        timings["lns"] = time.perf_counter() - t0
-    else:
-        rr = RuinRecreate(LocalSearch(incumbent, cands, finish, seed=seed), seed=seed)
-        rr.run(criterion, on_improve=lambda c: report(c), max_rounds=max_iterations)
-        timings["ruin_recreate"] = time.perf_counter() - t0
-    if background is not None and not guide_from_background:
-        t0 = time.perf_counter()
-        better = background.result(timeout=clock.remaining)
-        if better is not None and bound_res is not None and better[0] > bound_res.value:
-            bound_res = replace(bound_res, value=better[0], method=better[1])
-            report(incumbent.total, better[0])
-        timings["bound_wait"] = time.perf_counter() - t0
     repeatable = False
     if isinstance(clock, WorkClock):
         log.info(
@@ -547,30 +520,31 @@ def optimise(
             clock.elapsed,
             clock.seconds,
             ", ".join(f"{k} {v:.1f}" for k, v in clock.charges.items()),
-            cm.work / WORK_PER_SECOND,
+            cm.work / speeds.search_work,
         )
         if clock.wall_stopped or clock.wall.expired:
             log.warning(
                 "the wall clock stopped the search before its work budget, so this "
-                "run may not repeat exactly: this machine is slower than the budget "
-                "assumes, or busy"
+                "run may not repeat exactly: this machine is far slower than the "
+                "nominal one, or busy"
             )
         else:
             repeatable = True
     # after the search's clock is read: the strong bound's time is not the search's
-    stopped_by_limit = clock.expired and not lns.proven_optimal
+    stopped_by_limit = clock.expired and not run.proven_optimal
     t0 = time.perf_counter()
     wall_left = wall + strong_reserve - (t0 - started)
-    strong = _strong(net, finish, strong_job, price_source, incumbent.total, wall_left)
+    strong = _strong(run, wall_left)
     if strong is not None:
         timings["strong_bound"] = time.perf_counter() - t0
     return OptOutcome(
-        schedule=incumbent.to_schedule(),
-        bound=bound_res,
+        schedule=run.incumbent.to_schedule(),
+        bound=run.bound,
+        strategy=strategy,
         timings=timings,
-        trace=trace,
+        trace=run.trace,
         stopped_by_limit=stopped_by_limit,
-        proven_optimal=lns.proven_optimal,
+        proven_optimal=run.proven_optimal,
         repeatable=repeatable,
         strong=strong,
     )
@@ -591,23 +565,24 @@ class _WhenReady:
         return False
 
 
-def _strong(
-    net: Network,
-    finish: IntArray,
-    job: StrongBoundJob | None,
-    source: BoundResult | None,
-    upper: float,
-    wall_left: float,
-) -> StrongBound | None:
+def _strong(run: Run, wall_left: float) -> StrongBound | None:
     """The strong bound's process's result, or the bound computed here in the time left.
 
     The process was due to stop before the search did, so a late one costs
     little; a search that ended early (a proof of optimality) waits for it
     briefly. Without a result, and with time left, it is computed here.
     """
+    params = run.params
     t0 = time.perf_counter()
-    got = job.result(timeout=min(STRONG_WAIT, max(0.05, wall_left))) if job is not None else None
-    left = min(STRONG_MAX_SECONDS, wall_left - (time.perf_counter() - t0))
+    job = run.strong_job
+    got = (
+        job.result(timeout=min(params.strong_wait, max(0.05, wall_left)))
+        if job is not None
+        else None
+    )
+    left = min(params.strong_max_seconds, wall_left - (time.perf_counter() - t0))
     if got is not None or left <= 0.05:
         return got
-    return timed_strong_bound(net, source, left, upper=upper, finish=finish)
+    return timed_strong_bound(
+        run.net, run.price_source, left, upper=run.incumbent.total, finish=run.finish
+    )

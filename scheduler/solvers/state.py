@@ -236,7 +236,7 @@ class State:
                 continue
             arr = self.arr[q, lab].tolist()
             tubes = [self.cm.tubes[b] for b in q]
-            cs = fill_chunks(self.cm.labs[lab].cap, q, arr, tubes, self.n_slots)
+            cs = fill_chunks(self.cm.labs[lab].cap, q, arr, tubes)
             chunks.extend(cs)
             for b, _, _ in cs:
                 lab_of[b] = lab

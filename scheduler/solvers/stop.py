@@ -108,22 +108,6 @@ class MaxIterations:
         return self.count > self.iterations
 
 
-class NoImprovement:
-    """Stops after ``iterations`` calls without a strictly better cost."""
-
-    def __init__(self, iterations: int) -> None:
-        self.iterations = iterations
-        self.best = float("inf")
-        self.since = 0
-
-    def __call__(self, best_cost: float) -> bool:
-        if best_cost < self.best:
-            self.best, self.since = best_cost, 0
-        else:
-            self.since += 1
-        return self.since > self.iterations
-
-
 class MultipleCriteria:
     """Stops when any of its criteria does."""
 

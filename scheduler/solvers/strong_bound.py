@@ -20,7 +20,7 @@ It is never weaker than the SPEC flow's Lagrangian at the same prices: each
 tube of a batch pays the cost of ``f``, which is at least the SPEC flow's
 ``cost(max(t, earliest finish))`` for its slot ``t``, and the batch may use a
 slot only up to its capacity instead of without limit. At the SPEC flow's
-optimal prices (:func:`~scheduler.solvers.bound.flow_prices`) the SPEC
+optimal prices (:func:`~scheduler.solvers.flow.flow_prices`) the SPEC
 Lagrangian is the SPEC bound, so the ascent starts at or above it. On big
 boxes at small labs (one box fills hours of a lab) the SPEC flow lets a box's
 tubes finish at the box's earliest finish while other boxes use those hours,
@@ -45,7 +45,8 @@ import numba
 import numpy as np
 
 from scheduler.network import FloatArray, IntArray, Network
-from scheduler.solvers.bound import BoundResult, flow_prices
+from scheduler.solvers.bounds import Bound, slot_prices
+from scheduler.solvers.flow import Flow, flow_prices
 
 log = logging.getLogger(__name__)
 
@@ -580,21 +581,22 @@ def column_generation(
     return replace(best, iterations=evaluations)
 
 
-def start_prices(net: Network, res: BoundResult | None) -> FloatArray:
+def start_prices(net: Network, res: Bound | Flow | None) -> FloatArray:
     """Slot prices of a solved SPEC flow to start from (zeros when it kept none).
 
-    The flow's own prices when it has them; else recovered from its kept flow
-    (:func:`~scheduler.solvers.bound.flow_prices`). Any prices are a valid
-    start; the SPEC flow's optimal ones put ``L`` at or above the SPEC bound.
+    The bound's or flow's own prices when it has them; else recovered from
+    its decomposed flow (:func:`~scheduler.solvers.flow.flow_prices`). Any
+    prices are a valid start; the SPEC flow's optimal ones put ``L`` at or
+    above the SPEC bound.
     """
-    zeros = np.zeros((net.n_labs, net.n_slots))
-    if res is None:
-        return zeros
-    if res.prices is not None:
-        return res.prices
-    if res.arcs_data is None or res.flow is None or res.unassigned_tubes is None:
-        return zeros
-    return flow_prices(net, res)
+    prices: FloatArray | None = None
+    if isinstance(res, Bound):
+        prices = slot_prices(net, res)
+    elif res is not None:
+        prices = res.prices
+        if prices is None and res.decomposed:
+            prices = flow_prices(net, res)
+    return prices if prices is not None else np.zeros((net.n_labs, net.n_slots))
 
 
 def strong_bound(
@@ -671,7 +673,7 @@ def strong_bound(
 
 def timed_strong_bound(
     net: Network,
-    source: BoundResult | None,
+    source: Bound | Flow | None,
     seconds: float,
     *,
     upper: float | None = None,
@@ -695,7 +697,7 @@ def timed_strong_bound(
 def _child(
     net: Network,
     finish: IntArray,
-    source: BoundResult | None,
+    source: Bound | Flow | None,
     upper: float,
     seconds: float,
     conn: Any,
@@ -734,7 +736,7 @@ class StrongBoundJob:
         self,
         net: Network,
         finish: IntArray,
-        source: BoundResult | None,
+        source: Bound | Flow | None,
         upper: float,
         seconds: float,
     ) -> None:

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from scheduler.domain import PLANNED
+
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -159,8 +161,8 @@ class Batch(Base):
     isolation: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     pinned_lab: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    # planned | picked_up | received | processing | resulted
-    status: Mapped[str] = mapped_column(String(16), default="planned", index=True)
+    # one of scheduler.domain.BATCH_STATES
+    status: Mapped[str] = mapped_column(String(16), default=PLANNED, index=True)
     parent_batch_id: Mapped[str | None] = mapped_column(String(96), nullable=True)
 
 
@@ -253,17 +255,6 @@ class PlanSummary(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))  # ops | county | lab
-    county_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
-    lab_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
 class AuditLog(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -281,32 +272,3 @@ class Lock(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class ApiToken(Base):
-    """A machine client's bearer token; only its SHA-256 digest is stored."""
-
-    __tablename__ = "api_tokens"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    digest: Mapped[str] = mapped_column(String(64), unique=True)
-    label: Mapped[str] = mapped_column(String(128), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class Job(Base):
-    """Long work started from the web (solve, big upload, benchmark): submit, poll, read."""
-
-    __tablename__ = "jobs"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    user: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    # queued | running | done | failed
-    state: Mapped[str] = mapped_column(String(16), default="queued")
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    message: Mapped[str] = mapped_column(Text, default="")
-    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

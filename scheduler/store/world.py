@@ -17,9 +17,6 @@ from scheduler import domain
 from scheduler.spec_io import config_from_json, config_to_json, write_instance
 from scheduler.store import models as m
 
-#: batches in these states are still to be planned
-OPEN_STATES = ("planned", "picked_up", "received", "processing")
-
 
 def city_code(county_code: str) -> str:
     return county_code[:4] + "00"
@@ -120,7 +117,7 @@ def batch_row(b: domain.Batch, count_id: int | None = None) -> m.Batch:
         isolation=b.isolation,
         deadline=b.deadline,
         pinned_lab=b.pinned_lab,
-        status="planned",
+        status=domain.PLANNED,
     )
 
 
@@ -160,7 +157,7 @@ def snapshot(session: Session, *, plan_start: datetime | None = None) -> domain.
             pinned_lab=r.pinned_lab,
         )
         for r in session.scalars(
-            select(m.Batch).where(m.Batch.status.in_(OPEN_STATES)).order_by(m.Batch.batch_id)
+            select(m.Batch).where(m.Batch.status.in_(domain.OPEN_STATES)).order_by(m.Batch.batch_id)
         )
     )
     outages = tuple(

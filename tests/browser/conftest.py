@@ -1,6 +1,6 @@
 """A real server and a real browser: ``natsched serve`` in a subprocess, Debian's chromium.
 
-The server is started and stopped by ``benchmarks.stress.server.Server``, the
+The server is started and stopped by ``tests.support.server.Server``, the
 load tests' helper.
 
 The server runs on a free 127.0.0.1 port over its own SQLite file (and,
@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from benchmarks.stress.server import Server, World
 from scheduler.replan.core import ReplanSettings, replan_once
 from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.world import seed
 from tests.store.conftest import _backends, pg_schema
+from tests.support.server import Server, World
 from tests.webui.conftest import NOW, PASSWORD
 from webui.accounts import create_user
 
@@ -57,7 +57,7 @@ def _missing(what: str) -> None:
 
 def _prepare(db_url: str) -> None:
     """The demo network with every county's counts but the test county's, and a plan for them."""
-    from scheduler.ingest import IngestSettings, upload
+    from scheduler.ingest.upload import IngestSettings, upload
 
     upgrade(db_url)
     engine = make_engine(db_url)

@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
-from benchmarks.stress.server import Server
 from tests.browser.conftest import shot
+from tests.support.server import Server
 
 
 def test_dashboard_shows_the_replanner_heartbeat_and_plan_age(server: Server, page_as: Any) -> None:

@@ -33,7 +33,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.stress.server import (
+from scheduler.store import models as m
+from scheduler.store.db import make_engine
+from tests.support.server import (
     PASSWORD,
     ROOT,
     Client,
@@ -45,8 +47,6 @@ from benchmarks.stress.server import (
     post_upload,
     seed_world,
 )
-from scheduler.store import models as m
-from scheduler.store.db import make_engine
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +160,7 @@ def test_two_gunicorn_processes_one_worker_redis(
     tmp_path: Path, database: str, redis_prefix: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "scheduler", "db", "upgrade", "--db", database],
+        [sys.executable, "-m", "natsched", "db", "upgrade", "--db", database],
         cwd=ROOT,
         capture_output=True,
         text=True,

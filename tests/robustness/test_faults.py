@@ -3,7 +3,7 @@ lock held by a process that is then killed, a PostgreSQL restart mid-upload, a
 solver that raises or overruns.
 
 After each, nothing committed is lost, nothing half-written is visible, the
-published plan is intact and re-planning resumes (``benchmarks.stress.faults``
+published plan is intact and re-planning resumes (``tests.support.faults``
 does the checks; the report of ``make stress`` quotes the same results). The
 PostgreSQL restart runs on a cluster made for it, so it never disturbs the
 server other tests use.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.stress import faults
-from benchmarks.stress.faults import FaultResult
+from tests.support import faults
+from tests.support.faults import FaultResult
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import String, Text, select
 
-from scheduler.ingest import IngestSettings, upload
 from scheduler.ingest import reader as reader_mod
-from scheduler.ingest.upload import FORMULA_START, UploadReport, safe_name
+from scheduler.ingest.upload import FORMULA_START, IngestSettings, UploadReport, safe_name, upload
 from scheduler.store import models as m
 from scheduler.store.db import transaction
 from tests.robustness import strategies as S

@@ -2,7 +2,7 @@
 
 A real ``natsched serve`` process on 127.0.0.1 (the demo preset, a first
 plan published) and Locust headless in a process of its own
-(``benchmarks/stress/locustfile.py``): 20 coordinators and one headquarters
+(``tests/support/locustfile.py``): 20 coordinators and one headquarters
 user log in and refresh their pages while 5 county offices commit their
 files through the API. Checked: every route was asked, every request
 answered as it should (0 errors, 0 refused logins), every file is stored
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.stress.locust_run import ROUTES, LoadRun, run_locust
-from benchmarks.stress.server import Server, seed_world
+from tests.support.locust_run import ROUTES, LoadRun, run_locust
+from tests.support.server import Server, seed_world
 
 
 def test_a_small_morning_under_locust(tmp_path: Path) -> None:

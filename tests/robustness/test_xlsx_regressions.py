@@ -7,7 +7,7 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
-from scheduler.ingest import upload
+from scheduler.ingest.upload import upload
 from scheduler.spec_io import load_instance
 from scheduler.store.db import transaction
 from scheduler.store.world import seed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli import main
+from natsched.cli import main
 from scheduler.domain import Problem
 from scheduler.scenarios.changes import AreaDemand, LabCapacity, SlaHours, apply
 from scheduler.scenarios.sweep import break_points, factors_between, marginal_values, sweep

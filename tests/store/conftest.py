@@ -17,6 +17,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine, inspect, select, text
 
+# the web side's tables share the metadata: fingerprints and schema checks cover them too
+import webui.models  # noqa: F401
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.models import Base
 from scheduler.store.world import seed

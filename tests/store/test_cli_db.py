@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli_db import add_parser
+from natsched.db import add_parser
 from scheduler.spec_io import load_instance
 from tests.store.conftest import fingerprint
 

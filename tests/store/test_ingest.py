@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from scheduler.ingest import IngestSettings, upload
+from scheduler.ingest.upload import IngestSettings, upload
 from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from scheduler.fixturegen.uploads import COLUMNS
-from scheduler.ingest import upload
+from scheduler.ingest.format import COLUMNS
+from scheduler.ingest.upload import upload
 from scheduler.store.db import transaction
 from tests.store.conftest import fingerprint
 from tests.store.test_ingest import LOOSE, NOW, UPLOADS, send

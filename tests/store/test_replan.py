@@ -133,7 +133,7 @@ def test_failed_solve_keeps_the_published_plan(engine, county_world):
 def test_upload_and_pin_request_a_replan(engine):
     from datetime import datetime as dt
 
-    from scheduler.ingest import IngestSettings, upload
+    from scheduler.ingest.upload import IngestSettings, upload
     from scheduler.replan.events import pin_batch
 
     problem = load_instance("fixtures/demo")

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from scheduler.domain import BATCH_STATES
 from scheduler.evaluate import evaluate
 from scheduler.fixturegen import generate, write_fixture
-from scheduler.ingest import IngestSettings, upload
+from scheduler.ingest.upload import IngestSettings, upload
 from scheduler.replan import events
 from scheduler.replan.core import ReplanSettings, plan_of, planning_problem, published
 from scheduler.replan.worker import WorkerSettings, acquire, release, tick
@@ -73,7 +74,7 @@ def test_worker_job_runs_on_its_clock(db_url, engine):
 
 
 def test_worker_refuses_a_fixed_clock(capsys):
-    from scheduler.cli import main
+    from natsched.cli import main
 
     assert main(["worker", "--db", "sqlite://", "--clock", "fixed:2022-01-09T07:00"]) == 2
     assert "runs on" in capsys.readouterr().err
@@ -100,7 +101,7 @@ def _advance(session, now: datetime, seen: dict[str, tuple[str, datetime, dateti
     run = {lab.lab_id: lab.run_minutes for lab in session.scalars(select(m.Lab))}
     slot = timedelta(hours=1)
     changed = 0
-    order = events.BATCH_STATES
+    order = BATCH_STATES
     for bid, (lab, first, last) in seen.items():
         b = session.get(m.Batch, bid)
         if b is None or b.status == "resulted":
@@ -229,7 +230,7 @@ def test_worker_survives_sigkill(db_url, tmp_path):
         )
     env = {**os.environ, "NATSCHED_DATABASE_URL": db_url}
     # no move penalty: the neighbourhood search then uses the whole minute
-    cmd = [sys.executable, "-m", "scheduler", "worker", "--poll-seconds", "1"]
+    cmd = [sys.executable, "-m", "natsched", "worker", "--poll-seconds", "1"]
     cmd += ["--debounce-seconds", "0", "--time-limit", "60", "--lease-seconds", "5"]
     cmd += ["--move-penalty", "0"]
     log = (tmp_path / "worker.log").open("wb")

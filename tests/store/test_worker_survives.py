@@ -91,7 +91,7 @@ def test_settings_reach_the_job_whole():
 
 def test_worker_workers_1_reaches_every_replan(monkeypatch, tmp_path):
     """``natsched worker --workers 1``: the jobs' re-plans run on one core, as promised."""
-    from scheduler.cli import main
+    from natsched.cli import main
 
     seen: list[WorkerSettings] = []
     monkeypatch.setattr(w, "run", lambda _url, settings, **_kw: seen.append(settings))

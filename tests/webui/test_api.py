@@ -23,6 +23,7 @@ from scheduler.store import models as m
 from tests.store.conftest import fingerprint
 from tests.webui.conftest import COUNTY, NOW, OTHER_COUNTY, token_of
 from webui import db
+from webui import models as wm
 from webui.accounts import issue_token
 from webui.api import schemas as sc
 
@@ -38,7 +39,7 @@ def bearer_of(app: Flask, username: str) -> dict[str, str]:
     """An ``Authorization`` header with a fresh token of ``username``."""
     with app.app_context():
         s = db.session()
-        user = s.scalar(select(m.User).where(m.User.username == username))
+        user = s.scalar(select(wm.User).where(wm.User.username == username))
         assert user is not None
         token = issue_token(s, user, "test", NOW)
         s.commit()
@@ -727,7 +728,7 @@ def test_own_jobs_are_visible_to_their_user(app):
     with app.app_context():
         s = db.session()
         s.add(
-            m.Job(
+            wm.Job(
                 id="j-county",
                 kind="upload",
                 user="county",
@@ -777,7 +778,7 @@ def test_wrong_or_revoked_tokens_are_401_even_with_a_session(app, as_role, beare
     assert app.test_client().get(f"{API}/kpis", headers=header).status_code == 403
     with app.app_context():
         s = db.session()
-        for t in s.scalars(select(m.ApiToken)):
+        for t in s.scalars(select(wm.ApiToken)):
             t.revoked = True
         s.commit()
     assert_error(app.test_client().get(f"{API}/labs", headers=header), 401)
@@ -794,7 +795,7 @@ def test_token_use_is_recorded(app, bearer):
     header = bearer("county")
     app.test_client().get(f"{API}/labs", headers=header)
     with app.app_context():
-        used = db.session().scalar(select(m.ApiToken.last_used_at))
+        used = db.session().scalar(select(wm.ApiToken.last_used_at))
     assert used == NOW
 
 
@@ -894,18 +895,21 @@ def test_a_rule_violation_from_the_service_layer_is_the_api_error_naming_field_a
     app, ops, world, monkeypatch
 ):
     """The service layer's one refusal becomes the error shape with its field and rule, at
-    the status the API gave the same refusal before the rules moved: 422 for a capacity or
-    an outage, 409 for a box's state going back."""
+    the status the API gave the same refusal before the rules moved: 422 for a value (a
+    capacity, an outage), 409 for a change the stored state refuses (a box going back)."""
     from scheduler.replan import events
     from scheduler.store.errors import RuleViolation
 
     def over_capacity(*args: Any, **kwargs: Any) -> Any:
         raise RuleViolation(
-            "capacity_per_hour", "capacity_limit", "at most 100000 tubes/h", limit=100_000
+            "capacity_per_hour",
+            "capacity.out_of_range",
+            "capacity_per_hour must be between 0 and 100000",
+            value=10,
         )
 
     def going_back(*args: Any, **kwargs: Any) -> Any:
-        raise RuleViolation("status", "state_order", "a box's state only moves forward")
+        raise RuleViolation("status", "batch_status.backwards", "it cannot go back to planned")
 
     monkeypatch.setattr(events, "lab_status", over_capacity)
     monkeypatch.setattr(events, "batch_status", going_back)
@@ -921,8 +925,8 @@ def test_a_rule_violation_from_the_service_layer_is_the_api_error_naming_field_a
     assert err["details"] == [
         {
             "field": "capacity_per_hour",
-            "message": "at most 100000 tubes/h",
-            "type": "capacity_limit",
+            "message": "capacity_per_hour must be between 0 and 100000",
+            "type": "capacity.out_of_range",
         }
     ]
     err = assert_error(
@@ -930,9 +934,24 @@ def test_a_rule_violation_from_the_service_layer_is_the_api_error_naming_field_a
     )
     assert err["code"] == "conflict"
     assert err["details"] == [
-        {"field": "status", "message": "a box's state only moves forward", "type": "state_order"}
+        {
+            "field": "status",
+            "message": "it cannot go back to planned",
+            "type": "batch_status.backwards",
+        }
     ]
     assert _tables_but_jobs_and_tokens(app) == before
+
+
+def test_the_real_rules_answer_as_before(app, ops, world):
+    """Through the real service function: a box going back is the 409 it was, now naming
+    its rule."""
+    url = f"{API}/batches/{world.lab_batch}/status"
+    ok(ops.post(url, json={"status": "received"}))
+    err = assert_error(ops.post(url, json={"status": "picked_up"}), 409)
+    assert err["details"] == [
+        {"field": "status", "message": err["message"], "type": "batch_status.backwards"}
+    ]
 
 
 def test_unknown_routes_and_methods_answer_json(ops):
@@ -986,7 +1005,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(app, world):
         )
         s.add(upload)
         s.add(
-            m.Job(
+            wm.Job(
                 id="j1",
                 kind="replan",
                 user="ops",

@@ -34,6 +34,7 @@ from scheduler.store import models as m
 from tests.webui.conftest import COUNTY, NOW, OTHER_COUNTY, token_of
 from tests.webui.test_api import World, world_of
 from webui import db
+from webui import models as wm
 
 API = "/api/v1"
 ROLES = ("anonymous", "ops", "county", "lab")
@@ -161,7 +162,7 @@ def _ids(app: Flask, lab_ids: tuple[str, str]) -> Ids:
             ups.append(u)
         for user in ("ops", "county", "county_other", "lab", "lab_other"):
             s.add(
-                m.Job(
+                wm.Job(
                     id=f"job-{user}",
                     kind="replan",
                     user=user,

@@ -91,11 +91,11 @@ def test_pages_speak_chinese_when_asked(app):
 def test_passwords_are_stored_hashed_with_scrypt(app):
     from sqlalchemy import select
 
-    from scheduler.store import models as m
     from webui import db
+    from webui import models as wm
 
     with app.app_context():
-        h = db.session().scalar(select(m.User.password_hash).where(m.User.username == "ops"))
+        h = db.session().scalar(select(wm.User.password_hash).where(wm.User.username == "ops"))
     assert h.startswith("scrypt:") and PASSWORD not in h
 
 

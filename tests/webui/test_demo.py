@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.ingest import upload
+from scheduler.ingest.upload import upload
 from scheduler.store.db import transaction
 from webui import create_app
 from webui.cli import DEMO_UPLOADS_DIR, _load_demo

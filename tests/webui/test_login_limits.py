@@ -18,6 +18,7 @@ from sqlalchemy import select
 from scheduler.store import models as m
 from tests.webui.conftest import NOW, PASSWORD, csrf_of
 from webui import accounts, create_app, db
+from webui import models as wm
 
 MakeApp = Callable[..., Flask]
 
@@ -201,7 +202,7 @@ def test_every_refused_name_costs_one_hash(
     app = make_app()
     with app.app_context():
         s = db.session()
-        s.scalars(select(m.User).where(m.User.username == "lab_other")).one().active = False
+        s.scalars(select(wm.User).where(wm.User.username == "lab_other")).one().active = False
         s.commit()
         hashes: list[str] = []
         real = accounts.check_password_hash

@@ -13,6 +13,7 @@ from scheduler.replan.events import lab_status
 from scheduler.store import models as m
 from scheduler.store.world import snapshot
 from tests.webui.conftest import NOW, PASSWORD, csrf_of, token_of
+from webui import models as wm
 
 
 def _evaluated(app):
@@ -119,7 +120,7 @@ def test_users_created_disabled_and_tokens_shown_once(app, as_role):
     with app.app_context():
         from webui import db
 
-        uid = db.session().query(m.User.id).filter(m.User.username == "newbie").scalar()
+        uid = db.session().query(wm.User.id).filter(wm.User.username == "newbie").scalar()
     r = c.post(f"/ops/admin/users/{uid}/token", data={"csrf_token": tok})
     token = re.search(r"<code>(nst_[^<]+)</code>", r.text).group(1)
     assert token not in c.get("/ops/admin/").text  # shown once

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from scheduler.store import models as m
 from tests.webui.conftest import PASSWORD, token_of
+from webui import models as wm
 
 
 def _lab(app, lab_id=None):
@@ -171,8 +172,8 @@ def test_a_token_works_as_bearer_on_a_page_route(app, as_role):
         from webui import db
 
         s = db.session()
-        ops_id = s.query(m.User.id).filter(m.User.username == "ops").scalar()
-        county = s.query(m.User).filter(m.User.username == "county").one()
+        ops_id = s.query(wm.User.id).filter(wm.User.username == "ops").scalar()
+        county = s.query(wm.User).filter(wm.User.username == "county").one()
         county_id, code = county.id, county.county_code
     r = c.post(f"/ops/admin/users/{ops_id}/token", data={"csrf_token": tok, "label": "cli"})
     secret = re.search(r"<code>(nst_[^<]+)</code>", r.text).group(1)

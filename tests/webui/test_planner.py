@@ -20,6 +20,7 @@ from scheduler.store import models as m
 from scheduler.store.db import transaction
 from tests.store.test_worker_survives import wait_for
 from tests.webui.conftest import NOW
+from webui import models as wm
 from webui import planner
 from webui.jobs import jobs_of
 
@@ -137,7 +138,7 @@ def test_replan_now_solves_in_a_child_and_reports_progress(app, monkeypatch):
         "replan", "ops", planner.replan_job(app, "ops", "test"), run_inline=True
     )
     with transaction(engine_of(app)) as s:
-        job = s.get(m.Job, job_id)
+        job = s.get(wm.Job, job_id)
         assert job.state == "done", job.message
         assert job.result["published"] and job.progress == 1.0
         (beat,) = read_beats(s).values()

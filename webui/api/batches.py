@@ -16,6 +16,7 @@ from webui.accounts import Principal
 from webui.api import schemas as sc
 from webui.api.access import ROLES
 from webui.api.blueprint import answer, route
+from webui.api.refusals import refused_events
 from webui.api.scope import county_filter, forbidden, not_found, paged, who
 from webui.clock import now
 from webui.errors import ApiError
@@ -173,12 +174,10 @@ def batch_status(path: sc.BatchPath, body: sc.BatchStatusIn) -> Response:
                 "invalid body",
                 [{"field": "lab_id", "message": "unknown lab", "type": "unknown"}],
             )
-    try:
+    with refused_events():
         events.batch_status(
             s, b.batch_id, body.status, now=now(), user=p.username, lab_id=body.lab_id
         )
-    except events.EventError as exc:
-        raise ApiError(409, str(exc)) from None
     s.commit()
     return answer(_batch_detail(b.batch_id))
 
@@ -207,7 +206,7 @@ def positive_pool(path: sc.BatchPath, body: sc.PositivePoolIn) -> Response:
                 }
             ],
         )
-    try:
+    with refused_events():
         retest = events.positive_pool(
             s,
             b.batch_id,
@@ -216,8 +215,6 @@ def positive_pool(path: sc.BatchPath, body: sc.PositivePoolIn) -> Response:
             recall_minutes=body.recall_minutes,
             positive_tubes=body.positive_tubes,
         )
-    except events.EventError as exc:
-        raise ApiError(409, str(exc)) from None
     s.commit()
     out = sc.RetestOut(batch_id=retest.batch_id, parent_batch_id=b.batch_id, tubes=retest.tubes)
     return answer(out, 201, {"Location": url_for("api.get_batch", batch_id=retest.batch_id)})

@@ -16,13 +16,15 @@ from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel
 
-from webui.api import access
+from scheduler.store.errors import RuleViolation
+from webui.api import access, refusals
 from webui.api import schemas as sc
 from webui.settings import csrf
 
 bp = APIBlueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 bp.before_request(access.guard)
+bp.register_error_handler(RuleViolation, refusals.rule_violation)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, current_app, url_for
 
-from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.api import schemas as sc
 from webui.api.access import ROLES
 from webui.api.blueprint import answer, route
@@ -48,7 +48,7 @@ def replan(body: sc.ReplanIn) -> Response:
 )
 def get_job(path: sc.JobPath) -> Response:
     p = who()
-    job = db.session().get(m.Job, path.job_id)
+    job = db.session().get(wm.Job, path.job_id)
     if job is None or (p.role != "ops" and job.user != p.username):
         raise not_found(f"job {path.job_id}")
     return answer(sc.JobOut.model_validate(job_dict(job)))

@@ -15,6 +15,7 @@ from webui import db
 from webui.api import schemas as sc
 from webui.api.access import ROLES
 from webui.api.blueprint import answer, route
+from webui.api.refusals import refused_events
 from webui.api.scope import forbidden, not_found, who
 from webui.clock import now
 from webui.errors import ApiError
@@ -115,9 +116,7 @@ def lab_status(path: sc.LabPath, body: sc.LabStatusIn) -> Response:
         kwargs["outage_from"], kwargs["outage_to"] = change.start, change.end
     else:
         kwargs["back_to_normal"] = True
-    try:
+    with refused_events():
         events.lab_status(s, lab.lab_id, now=at, user=p.username, **kwargs)
-    except events.EventError as exc:
-        raise ApiError(409, str(exc)) from None
     s.commit()
     return answer(_lab_detail(s, lab))

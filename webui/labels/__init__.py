@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from flask import Flask, request, session
 
-from webui.labels import bench, common, county, health, lab, ops
+from scheduler.domain import BATCH_STATES
+from scheduler.store.errors import EventError, RuleViolation
+from webui.labels import bench, common, county, health, lab, ops, rules
 
 LANGS = ("en", "zh")
 LABELS: dict[str, tuple[str, str]] = {}
-for _module in (common, lab, county, ops, bench, health):
+for _module in (common, lab, county, ops, bench, health, rules):
     _dup = LABELS.keys() & _module.LABELS.keys()
     if _dup:  # one meaning per key, whichever page shows it
         raise RuntimeError(f"label keys defined twice: {sorted(_dup)}")
@@ -43,6 +45,23 @@ def translate(key: str, lang: str, **values: object) -> str:
 def say(key: str, **values: object) -> str:
     """``key`` in the language of the current request."""
     return translate(key, current_lang(), **values)
+
+
+def status_labels() -> dict[str, str]:
+    """Each box state's label in the current request's language, for a page to show."""
+    return {s: say(f"common.status.{s}") for s in BATCH_STATES}
+
+
+def violation(exc: RuleViolation) -> str:
+    """The service layer's refusal in the current request's language, from its code and params."""
+    states = status_labels()
+    params = {k: states.get(v, v) if isinstance(v, str) else v for k, v in exc.params.items()}
+    return say(f"rule.{exc.code}", **params)
+
+
+def refusal(exc: EventError) -> str:
+    """What a page says of a refused event: a broken rule translated, else the event's text."""
+    return violation(exc) if isinstance(exc, RuleViolation) else str(exc)
 
 
 def init_app(app: Flask) -> None:

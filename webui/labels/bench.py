@@ -50,10 +50,6 @@ LABELS: dict[str, tuple[str, str]] = {
         "A quick benchmark is already running; this is that one.",
         "已有一个快速基准测试正在运行，下面显示的就是它。",
     ),
-    "bench.quick.unavailable": (
-        "Quick benchmarks need the source folder: benchmarks/quick.py is missing.",
-        "快速基准测试需要源码目录：缺少 benchmarks/quick.py。",
-    ),
     "bench.quick.failed": ("The last quick benchmark failed:", "上次快速基准测试失败："),
     "bench.quick.none": ("No quick benchmark saved yet.", "尚未保存快速基准测试结果。"),
     "bench.quick.latest": ("Latest quick benchmark, {at}", "最近一次快速基准测试（{at}）"),

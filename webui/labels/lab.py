@@ -43,8 +43,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "lab.report_outage": ("Report outage", "报告停机"),
     "lab.back_to_normal": ("Back to normal", "恢复正常"),
     "lab.bad_capacity": (
-        "Capacity must be a whole number of tubes per hour, from 0 to 100000.",
-        "检测能力须为 0 到 100000 之间的整数（每小时管数）。",
+        "Capacity must be a whole number of tubes per hour, from 0 to {hi}.",
+        "检测能力须为 0 到 {hi} 之间的整数（每小时管数）。",
     ),
     "lab.bad_time": (
         "Give the outage start and end as date and time.",
@@ -55,11 +55,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "lab.no_actions": ("done", "已完成"),
     "lab.outage_item": ("Outage {start} to {end}", "停机 {start} 至 {end}"),
     "lab.no_outage": ("No outage reported.", "无停机报告。"),
-    "lab.no_going_back": (
-        "{batch} is {status}; it cannot go back to {to}.",
-        "{batch} 已是{status}，不能退回到{to}。",
-    ),
-    "lab.outage_order": ("An outage must end after it starts.", "停机结束时间须晚于开始时间。"),
     "lab.over_legend": (
         "planned beyond capacity (a re-plan will move these tubes)",
         "超出检测能力（重新排程将调整）",

@@ -80,14 +80,6 @@ LABELS: dict[str, tuple[str, str]] = {
         "结束时间早于开始时间表示跨午夜开放。",
     ),
     "ops.bad_int": ('{what}: "{value}" is not a whole number.', "{what}：“{value}”不是整数。"),
-    "ops.out_of_range": (
-        "{what} must be between {lo} and {hi}.",
-        "{what}必须在 {lo} 到 {hi} 之间。",
-    ),
-    "ops.hours_equal": (
-        "Opening and closing hours are equal: the lab would never be open.",
-        "开始与结束时间相同：实验室将永不开放。",
-    ),
     "ops.lab_saved": (
         "Lab {lab} saved; a re-plan was requested.",
         "实验室 {lab} 已保存，已请求重新排程。",

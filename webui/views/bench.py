@@ -44,8 +44,8 @@ from flask import (
 )
 from sqlalchemy import select
 
-from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.auth import principal, roles_required
 from webui.jobs import JobContext, JobFn, job_dict, jobs_of
 from webui.labels import LABELS, current_lang, translate
@@ -54,8 +54,6 @@ from webui.settings import wants_json
 bp = Blueprint("bench", __name__, url_prefix="/ops/bench")
 
 QUICK_KIND = "bench.quick"
-#: the source checkout holding ``benchmarks/`` (the quick benchmark runs from it)
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
 #: plots the studies write, and which study each belongs to
 KNOWN_PLOTS = {"gap_vs_time": "quality", "ontime": "quality", "time_vs_batches": "scaling"}
 PLOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(png|svg)$")
@@ -378,13 +376,15 @@ def _safe_file(root: Path, name: str, pattern: re.Pattern[str]) -> Path:
 def quick_command(
     preset: str, time_limit: float, out: Path, at: datetime, tag: str
 ) -> tuple[list[str], dict[str, str]]:
-    """The command (and its environment) that runs ``benchmarks.quick`` in its own process."""
-    cmd = [sys.executable, "-m", "benchmarks.quick", preset, "--time-limit", f"{time_limit:g}"]
-    cmd += ["--out", str(out), "--at", at.isoformat(timespec="seconds"), "--tag", tag]
+    """The command (and its environment) that runs ``natsched bench quick`` in its own process.
+
+    The installed command, not the source tree's ``benchmarks/``, so the page works wherever
+    natsched is installed from a wheel.
+    """
+    cmd = [sys.executable, "-m", "natsched", "bench", "quick", preset]
+    cmd += ["--time-limit", f"{time_limit:g}", "--out", str(out)]
+    cmd += ["--at", at.isoformat(timespec="seconds"), "--tag", tag]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH", "")) if p
-    )
     return cmd, env
 
 
@@ -396,9 +396,7 @@ def quick_job(out: Path, preset: str, time_limit: float) -> JobFn:
         timeout = 10 * time_limit + 300
         result: dict[str, Any] | None = None
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=SOURCE_ROOT
-            )
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
             timer = threading.Timer(timeout, proc.kill)
             timer.start()
             try:
@@ -437,13 +435,13 @@ def quick_job(out: Path, preset: str, time_limit: float) -> JobFn:
     return run
 
 
-def running_quick_job(app: Flask) -> m.Job | None:
+def running_quick_job(app: Flask) -> wm.Job | None:
     """The quick benchmark queued or running, if any (read fresh, not from the request)."""
     with app.extensions["natsched.sessions"]() as s:
         job = s.scalars(
-            select(m.Job)
-            .where(m.Job.kind == QUICK_KIND, m.Job.state.in_(("queued", "running")))
-            .order_by(m.Job.created_at.desc())
+            select(wm.Job)
+            .where(wm.Job.kind == QUICK_KIND, wm.Job.state.in_(("queued", "running")))
+            .order_by(wm.Job.created_at.desc())
             .limit(1)
         ).first()
         if job is not None:
@@ -516,9 +514,9 @@ def index() -> Any:
     last_job = (
         db.session()
         .scalars(
-            select(m.Job)
-            .where(m.Job.kind == QUICK_KIND)
-            .order_by(m.Job.created_at.desc(), m.Job.finished_at.desc())
+            select(wm.Job)
+            .where(wm.Job.kind == QUICK_KIND)
+            .order_by(wm.Job.created_at.desc(), wm.Job.finished_at.desc())
             .limit(1)
         )
         .first()
@@ -594,12 +592,6 @@ def start_quick() -> Any:
     """Start the quick benchmark; while one runs, answer with that one instead."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     lang = current_lang()
-    if not (SOURCE_ROOT / "benchmarks" / "quick.py").is_file():
-        msg = translate("bench.quick.unavailable", lang)
-        if wants_json(request):
-            return jsonify(error={"status": 503, "code": "unavailable", "message": msg}), 503
-        flash(msg, "error")
-        return redirect(url_for("bench.index"))
     who = principal()
     assert who is not None  # roles_required
     with _start_lock(app):
@@ -627,7 +619,7 @@ def start_quick() -> Any:
 @roles_required("ops")
 def quick_status(job_id: str) -> Any:
     """The quick benchmark job's state, progress and (when done) result, as JSON."""
-    job = db.session().get(m.Job, job_id[:32])
+    job = db.session().get(wm.Job, job_id[:32])
     if job is None or job.kind != QUICK_KIND:
         abort(404)
     return jsonify(job_dict(job))

@@ -33,12 +33,13 @@ from flask import (
 )
 from sqlalchemy import select
 
-from scheduler.fixturegen.uploads import COLUMNS, COLUMNS_ZH
-from scheduler.ingest import upload
+from scheduler.domain import RESULTED
+from scheduler.ingest.format import COLUMNS, COLUMNS_ZH
 from scheduler.ingest.reader import MAX_BYTES, UnreadableFile, read_table
-from scheduler.ingest.upload import UploadReport, safe_name
+from scheduler.ingest.upload import UploadReport, safe_name, upload
 from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.auth import check_county, principal, roles_required
 from webui.clock import now as _now
 from webui.jobs import job_dict
@@ -106,7 +107,7 @@ def _boxes(code: str) -> list[dict[str, Any]]:
             m.PlanOutcome,
             (m.PlanOutcome.plan_id == plan_id) & (m.PlanOutcome.batch_id == m.Batch.batch_id),
         )
-        .where(m.Site.county_code == code, m.Batch.status != "resulted")
+        .where(m.Site.county_code == code, m.Batch.status != RESULTED)
         .order_by(m.Batch.ready_at, m.Batch.batch_id)
     ).all()
     out = []
@@ -284,7 +285,7 @@ def _flash_report(status: str, rows: int, batches: int, errors: int) -> None:
 def job(code: str, job_id: str) -> Any:
     _county_or_404(code)
     who = principal()
-    rec = db.session().get(m.Job, job_id)
+    rec = db.session().get(wm.Job, job_id)
     if (
         rec is None
         or rec.kind != "upload"

@@ -28,21 +28,24 @@ from flask import (
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
+from scheduler.domain import AT_LAB_STATES, PROCESSING, RECEIVED, RESULTED
 from scheduler.ingest.upload import FORMULA_START as INGEST_FORMULA_START
 from scheduler.replan import events
 from scheduler.spec_io import parse_ts
 from scheduler.store import models as m
+from scheduler.store import rules
 from webui import db
 from webui.auth import check_lab, principal, roles_required
 from webui.clock import now as _now
+from webui.labels import refusal, status_labels
 from webui.labels import say as _t
 from webui.views import planview
 from webui.views.planview import VersionInfo
 
 bp = Blueprint("lab", __name__, url_prefix="/lab")
-ACTIONS = ("received", "processing", "resulted", "positive")
-#: a box only moves forward: the buttons offered are the states after its own
-_RANK = {s: i for i, s in enumerate(events.BATCH_STATES)}
+#: the states a lab marks its boxes with (pickup is the courier's)
+MARKS = (RECEIVED, PROCESSING, RESULTED)
+ACTIONS = (*MARKS, "positive")
 SHEET_COLUMNS = (
     "batch_id",
     "site_id",
@@ -58,8 +61,6 @@ SHEET_COLUMNS = (
 )
 #: what a spreadsheet may read as a formula: the ingest's list, and a leading tab or CR
 FORMULA_START = (*INGEST_FORMULA_START, "\t", "\r")
-#: a capacity above this is a typing slip, not a lab
-MAX_CAPACITY = 100_000
 
 
 def _lab_or_404(lab_id: str) -> m.Lab:
@@ -93,7 +94,7 @@ def _rows(
     planned = planview.at_lab(s, version.id, lab.lab_id, start, end) if version else {}
     held = s.scalars(
         select(m.Batch.batch_id).where(
-            m.Batch.pinned_lab == lab.lab_id, m.Batch.status.in_(("received", "processing"))
+            m.Batch.pinned_lab == lab.lab_id, m.Batch.status.in_(AT_LAB_STATES)
         )
     ).all()
     # a box the lab holds is today's work, whatever its planned slots
@@ -131,7 +132,7 @@ def _rows(
         b, site_name = batches[bid]
         oc = outcomes.get(bid)
         at_this_lab = oc is not None and oc.lab_id == lab.lab_id
-        if bid not in planned and b.status not in ("received", "processing"):
+        if bid not in planned and b.status not in AT_LAB_STATES:
             continue
         out.append(
             {
@@ -151,7 +152,8 @@ def _rows(
                 "late": (not oc.on_time) if oc and oc.lab_id else None,
                 "result_due": oc.due_at if oc else b.deadline,
                 "pooled": (b.people or b.tubes) > b.tubes,
-                "next": [a for a in ACTIONS[:3] if _RANK[a] > _RANK.get(b.status, 0)],
+                # the marks ahead of the box (marking its own state again changes nothing)
+                "next": [a for a in MARKS if a != b.status and rules.may_move(b.status, a)],
             }
         )
     out.sort(key=_order)
@@ -237,6 +239,8 @@ def schedule(lab_id: str) -> Any:
         rows=_rows(lab, version, start, end),
         chart=_svg(points),
         version=version,
+        status_labels=status_labels(),
+        action_labels={a: _t(f"lab.action.{a}") for a in MARKS},
         outages=db.session()
         .scalars(
             select(m.Outage)
@@ -272,17 +276,7 @@ def box(lab_id: str, batch_id: str) -> Any:
         if action == "positive":
             retest = events.positive_pool(s, batch_id, now=_now(), user=who.username)
             flash(_t("lab.retest", batch=retest.batch_id, tubes=retest.tubes), "ok")
-        elif action in ACTIONS:
-            assert b is not None
-            if _RANK[action] < _RANK.get(b.status, 0):
-                raise events.EventError(
-                    _t(
-                        "lab.no_going_back",
-                        batch=batch_id,
-                        status=_t(f"common.status.{b.status}"),
-                        to=_t(f"common.status.{action}"),
-                    )
-                )
+        elif action in MARKS:
             events.batch_status(
                 s, batch_id, action, now=_now(), user=who.username, lab_id=lab.lab_id
             )
@@ -293,7 +287,7 @@ def box(lab_id: str, batch_id: str) -> Any:
         s.commit()
     except events.EventError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(refusal(exc), "error")
     return back
 
 
@@ -310,9 +304,10 @@ def lab_status(lab_id: str) -> Any:
     try:
         if kind == "capacity":
             text = request.form.get("capacity_per_hour", "").strip()
-            # ASCII digits only: str.isdigit() also takes "²", which int() refuses
-            if not re.fullmatch(r"[0-9]{1,7}", text) or int(text) > MAX_CAPACITY:
-                raise events.EventError(_t("lab.bad_capacity"))
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses; the
+            # length only keeps int() small, the limit is the service's rule
+            if not re.fullmatch(r"[0-9]{1,18}", text):
+                raise events.EventError(_t("lab.bad_capacity", hi=rules.MAX_CAPACITY_PER_HOUR))
             events.lab_status(
                 s,
                 lab.lab_id,
@@ -327,8 +322,6 @@ def lab_status(lab_id: str) -> Any:
                 end = parse_ts(request.form.get("outage_to", "").replace(" ", "T"))
             except ValueError as exc:
                 raise events.EventError(_t("lab.bad_time")) from exc
-            if end <= start:
-                raise events.EventError(_t("lab.outage_order"))
             events.lab_status(
                 s,
                 lab.lab_id,
@@ -346,7 +339,7 @@ def lab_status(lab_id: str) -> Any:
         flash(_t("lab.status_saved"), "ok")
     except events.EventError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(refusal(exc), "error")
     return back
 
 

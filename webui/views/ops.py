@@ -20,9 +20,11 @@ from flask import (
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from scheduler.domain import OPEN_STATES, RESULTED
 from scheduler.replan.diff import diff_plans
 from scheduler.store import models as m
 from webui import db
+from webui import models as wm
 from webui.accounts import ROLES, AccountError, create_user, issue_token
 from webui.auth import principal, roles_required
 from webui.clock import now as _now
@@ -77,7 +79,7 @@ def dashboard() -> Any:
     waiting = dict(
         s.execute(
             select(m.Batch.status, func.sum(m.Batch.tubes))
-            .where(m.Batch.status != "resulted")
+            .where(m.Batch.status != RESULTED)
             .group_by(m.Batch.status)
         ).all()
     )
@@ -85,11 +87,12 @@ def dashboard() -> Any:
     return render_template(
         "ops/dashboard.html",
         waiting=waiting,
+        open_states=OPEN_STATES,
         version=version,
         fig=html is not None,
         figures_html=html,
         running=s.scalar(
-            select(m.Job).where(m.Job.kind == "replan", m.Job.state.in_(("queued", "running")))
+            select(wm.Job).where(wm.Job.kind == "replan", wm.Job.state.in_(("queued", "running")))
         ),
     )
 
@@ -100,7 +103,7 @@ def replan_now() -> Any:
     who = principal()
     assert who is not None
     running = db.session().scalar(
-        select(m.Job.id).where(m.Job.kind == "replan", m.Job.state.in_(("queued", "running")))
+        select(wm.Job.id).where(wm.Job.kind == "replan", wm.Job.state.in_(("queued", "running")))
     )
     if running is not None:
         job_id = running
@@ -119,7 +122,7 @@ def replan_now() -> Any:
 @bp.get("/jobs/<job_id>")
 @roles_required("ops")
 def job(job_id: str) -> Any:
-    rec = db.session().get(m.Job, job_id)
+    rec = db.session().get(wm.Job, job_id)
     if rec is None:
         abort(404)
     return jsonify(job_dict(rec))
@@ -156,7 +159,7 @@ def _admin_page(token: dict[str, str] | None) -> Any:
     s = db.session()
     return render_template(
         "ops/admin.html",
-        users=s.scalars(select(m.User).order_by(m.User.username)).all(),
+        users=s.scalars(select(wm.User).order_by(wm.User.username)).all(),
         labs=s.scalars(select(m.Lab).order_by(m.Lab.lab_id)).all(),
         counties=s.scalars(select(m.County).order_by(m.County.code)).all(),
         sites=s.scalar(select(func.count()).select_from(m.Site)),
@@ -201,7 +204,7 @@ def create_user_view() -> Any:
 @roles_required("ops")
 def set_active(user_id: int) -> Any:
     s = db.session()
-    u = s.get(m.User, user_id)
+    u = s.get(wm.User, user_id)
     if u is None:
         abort(404)
     who = principal()
@@ -218,7 +221,7 @@ def set_active(user_id: int) -> Any:
 @roles_required("ops")
 def token(user_id: int) -> Any:
     s = db.session()
-    u = s.get(m.User, user_id)
+    u = s.get(wm.User, user_id)
     if u is None:
         abort(404)
     secret = issue_token(s, u, request.form.get("label", "")[:128], _now())

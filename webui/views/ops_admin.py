@@ -1,8 +1,9 @@
 """Ops administration of labs and sites: edit a lab's capacity, hours and isolation clearance.
 
 A capacity change is a lab status event (``events.lab_status``), so it is
-recorded as the lab's own report would be. Hours and isolation clearance have
-no event: the model is updated, an audit row written and a re-plan requested.
+recorded as the lab's own report would be. Hours and isolation clearance are
+set by ``events.lab_settings``. Both check their rules (``scheduler.store.rules``)
+and this form only reads the numbers and shows what a rule refused.
 """
 
 from __future__ import annotations
@@ -25,40 +26,35 @@ from scheduler.store import models as m
 from webui import db
 from webui.auth import principal, roles_required
 from webui.clock import now as _now
+from webui.labels import refusal
 from webui.labels import say as _t
 
 SITES_PAGE = 200
-MAX_CAPACITY = 1_000_000
 
 
-def _int(raw: str | None, lo: int, hi: int, what: str) -> tuple[int | None, str | None]:
-    """Parse a whole number in ``lo..hi``: (value, None) or (None, message)."""
+def _int(raw: str | None, what: str) -> tuple[int | None, str | None]:
+    """Parse a whole number: (value, None) or (None, message)."""
     text = (raw or "").strip()
     try:
-        value = int(text)
+        return int(text), None
     except ValueError:
         return None, _t("ops.bad_int", what=what, value=text[:20])
-    if not lo <= value <= hi:
-        return None, _t("ops.out_of_range", what=what, lo=lo, hi=hi)
-    return value, None
 
 
 def parse_lab_form(form: Any) -> tuple[dict[str, Any], list[str]]:
     """The edit form's values, or the messages that refuse it."""
     errors: list[str] = []
     values: dict[str, Any] = {}
-    for name, lo, hi, label in (
-        ("capacity_per_hour", 0, MAX_CAPACITY, _t("ops.cap")),
-        ("open_hour", 0, 24, _t("ops.open_hour")),
-        ("close_hour", 0, 24, _t("ops.close_hour")),
+    for name, label in (
+        ("capacity_per_hour", _t("ops.cap")),
+        ("open_hour", _t("ops.open_hour")),
+        ("close_hour", _t("ops.close_hour")),
     ):
-        value, err = _int(form.get(name), lo, hi, label)
+        value, err = _int(form.get(name), label)
         if err:
             errors.append(err)
         else:
             values[name] = value
-    if not errors and values["open_hour"] == values["close_hour"]:
-        errors.append(_t("ops.hours_equal"))
     values["isolation_ok"] = form.get("isolation_ok") == "1"
     return values, errors
 
@@ -89,29 +85,21 @@ def lab_edit(lab_id: str) -> Any:
                 note=note or "ops admin",
             )
             changed.append("capacity_per_hour")
-        detail: dict[str, Any] = {}
-        for attr in ("open_hour", "close_hour", "isolation_ok"):
-            old = getattr(lab, attr)
-            if values[attr] != old:
-                detail[attr] = [old, values[attr]]
-                setattr(lab, attr, values[attr])
-        if detail:
-            s.add(
-                m.AuditLog(
-                    at=now,
-                    user=user,
-                    action="lab edit",
-                    target=lab_id,
-                    detail=detail | {"note": note},
-                )
-            )
-            events.request_replan(s, now, f"lab {lab_id} edited")
-            changed.extend(detail)
+        changed += events.lab_settings(
+            s,
+            lab_id,
+            now=now,
+            user=user,
+            open_hour=values["open_hour"],
+            close_hour=values["close_hour"],
+            isolation_ok=values["isolation_ok"],
+            note=note,
+        )
         s.commit()
     except events.EventError as exc:
         s.rollback()
         return render_template(
-            "ops/lab_edit.html", lab=lab, errors=[str(exc)], form=request.form
+            "ops/lab_edit.html", lab=lab, errors=[refusal(exc)], form=request.form
         ), 400
     if changed:
         flash(_t("ops.lab_saved", lab=lab_id), "ok")

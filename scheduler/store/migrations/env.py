@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from alembic import context
 
 from scheduler.store.db import make_engine
 from scheduler.store.models import Base
+
+# The web tables (accounts, tokens, jobs) are declared by the web side on this metadata;
+# autogenerate must see every table. Upgrading needs none of it (the migrations name
+# every table), so without the web extra installed the schema is still made whole.
+with contextlib.suppress(ImportError):
+    import webui.models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -32,7 +32,12 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from benchmarks.stress.server import (
+from scheduler.replan.core import ReplanSettings, published, replan
+from scheduler.replan.executors import InProcessExecutor, SolveRequest
+from scheduler.result import Result
+from scheduler.store import models as m
+from scheduler.store.db import transaction
+from tests.support.server import (
     Client,
     Server,
     World,
@@ -41,11 +46,6 @@ from benchmarks.stress.server import (
     post_upload,
     seed_world,
 )
-from scheduler.replan.core import ReplanSettings, published, replan
-from scheduler.replan.executors import InProcessExecutor, SolveRequest
-from scheduler.result import Result
-from scheduler.store import models as m
-from scheduler.store.db import transaction
 
 
 @dataclass
@@ -508,7 +508,7 @@ def solver_fails(base: Path, limit: float = 2.0) -> FaultResult:
         time.sleep(limit * 1.5)  # past the time limit, still solving
         if published_fingerprint(engine) != before:
             problems.append("overrun: the published plan changed mid-solve")
-        from scheduler.ingest import IngestSettings, upload
+        from scheduler.ingest.upload import IngestSettings, upload
 
         code = next(iter(world.files))
         with transaction(engine) as s:  # a write goes on while the solve overruns

@@ -8,6 +8,8 @@ import os
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from scheduler.cli import CliError, workers_arg
+
 if TYPE_CHECKING:
     from scheduler.replan.core import ReplanSettings
 
@@ -63,8 +65,6 @@ def _cmd_plans_diff(args: argparse.Namespace) -> int:
         try:
             moves = diff_plans(s, args.a, args.b)
         except LookupError as exc:
-            from scheduler.cli import CliError
-
             raise CliError(str(exc)) from exc
     print(f"{len(moves)} batches changed between plan {args.a} and plan {args.b}")
     for mv in moves[: args.limit]:
@@ -104,8 +104,6 @@ def _cmd_event(args: argparse.Namespace) -> int:
                 )
                 print(f"retest batch {r.batch_id}: {r.tubes} single tubes")
     except events.EventError as exc:
-        from scheduler.cli import CliError
-
         raise CliError(str(exc)) from exc
     print("recorded; a re-plan is requested")
     return 0
@@ -121,7 +119,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     # a tick that finds a solve still running is skipped by design, not worth a warning;
     # the worker logs its own failures (scheduler.replan.worker)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    from scheduler.cli import CliError
     from scheduler.clock import Clock
 
     # the command's own words first, then the database it names
@@ -154,7 +151,6 @@ def solve_options(p: argparse.ArgumentParser) -> None:
         "--freeze-minutes", type=int, default=60, help="pickups this close keep their lab"
     )
     p.add_argument("--move-penalty", type=float, default=100.0, help="gain a lab change must bring")
-    from scheduler.cli import workers_arg
 
     p.add_argument(
         "--workers",

@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scheduler.cli import CliError, add_command, workers_arg
+
 if TYPE_CHECKING:
     from scheduler.domain import Problem
     from scheduler.scenarios.recommend import MobileSpec, Recommendation
@@ -40,7 +42,6 @@ changes (HH:MM is on the plan's first day; a..b may end time-only; AREA is a
 
 
 def _error(text: str) -> Exception:
-    from scheduler.cli import CliError
 
     return CliError(text)
 
@@ -317,9 +318,8 @@ def _run_sweep(
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from scheduler.cli import _add_command, workers_arg
 
-    p = _add_command(
+    p = add_command(
         sub,
         "whatif",
         "Solve a base and scenarios of readable changes side by side; --recommend finds the "

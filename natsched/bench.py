@@ -1,4 +1,4 @@
-"""A quick benchmark: ``python -m benchmarks.quick [PRESET] --time-limit 5 --out DIR``.
+"""``natsched bench quick [PRESET] --time-limit 5 --out DIR``: a quick benchmark.
 
 Generates a preset (``county`` by default), then times greedy, the SPEC lower
 bound and the optimiser with a short time limit, and reports score, bound,
@@ -19,15 +19,17 @@ import argparse
 import json
 import math
 import os
+import platform
 import re
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from scheduler.cli import add_command
 
 #: the name of a saved quick run; the web UI serves and lists only such names
 FILE_PATTERN = re.compile(r"^quick_\d{8}T\d{6}_[0-9a-f]{1,32}\.json$")
@@ -77,6 +79,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def machine() -> dict[str, Any]:
+    """The machine a run was measured on (saved with every benchmark result)."""
+    from importlib.metadata import version
+
+    from scheduler.solvers.speed import cpu_model
+
+    cpu = cpu_model()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "ortools": version("ortools"),
+    }
+
+
 def file_name(at: datetime, tag: str) -> str:
     """``quick_<YYYYMMDDTHHMMSS>_<tag>.json`` (tag: hex, e.g. the job's id)."""
     if not re.fullmatch(r"[0-9a-f]{1,32}", tag):
@@ -92,11 +111,10 @@ def run(
     emit: Emit | None = None,
 ) -> dict[str, Any]:
     """Run the quick benchmark in this process and return its figures."""
-    from benchmarks.run_one import machine
     from scheduler.fixturegen import generate
     from scheduler.network import Network
     from scheduler.solve import solve
-    from scheduler.solvers.bound import lower_bound
+    from scheduler.solvers.bounds import lower_bound
     from scheduler.solvers.greedy import greedy
 
     say: Emit = emit or (lambda _e: None)
@@ -188,15 +206,7 @@ def save(result: dict[str, Any], out: Path, at: datetime, tag: str) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("preset", nargs="?", default="county")
-    ap.add_argument("--time-limit", type=float, default=5.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, help="save the result as JSON in this folder")
-    ap.add_argument("--at", help="the run's time (ISO 8601); default: now")
-    ap.add_argument("--tag", help="hex suffix of the file name; default: random")
-    args = ap.parse_args(argv)
+def _cmd_quick(args: argparse.Namespace) -> int:
     at = datetime.fromisoformat(args.at) if args.at else datetime.now().replace(microsecond=0)
     tag = args.tag or secrets.token_hex(4)
 
@@ -214,5 +224,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["valid"] else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench quick``."""
+
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks that ship with natsched (the web UI's benchmark page runs them)",
+        description="Benchmarks that ship with the package; the studies live in benchmarks/.",
+    )
+    bs = b.add_subparsers(dest="bench_command", required=True)
+    p = add_command(
+        bs,
+        "quick",
+        "Generate a preset, then time greedy, the SPEC bound and the optimiser; progress "
+        "and the result as JSON lines.",
+        "natsched bench quick county --time-limit 5 --out build/bench/quick",
+        _cmd_quick,
+    )
+    p.add_argument("preset", nargs="?", default="county", help="fixture preset (default county)")
+    p.add_argument("--time-limit", type=float, default=5.0, help="seconds (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, help="save the result as JSON in this folder")
+    p.add_argument("--at", help="the run's time (ISO 8601); default: now")
+    p.add_argument("--tag", help="hex suffix of the file name; default: random")

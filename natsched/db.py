@@ -48,7 +48,7 @@ def _first_line(exc: object) -> str:
 def _guarded(handler: Handler) -> Handler:
     """Database failures end the command with exit code 2 and one line, never a traceback.
 
-    Input errors (``InputError``, ``OSError``) are left to ``scheduler.cli.main``.
+    Input errors (``InputError``, ``OSError``) are left to ``natsched.cli.main``.
     """
 
     @functools.wraps(handler)
@@ -125,8 +125,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_upload(args: argparse.Namespace) -> int:
-    from scheduler.ingest import IngestSettings, upload
     from scheduler.ingest.reader import MAX_BYTES
+    from scheduler.ingest.upload import IngestSettings, upload
     from scheduler.store.db import existing_database, make_engine, transaction, upgrade
 
     path = Path(args.file)

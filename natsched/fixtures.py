@@ -1,6 +1,6 @@
 """``natsched fixtures``: generate Henan-like instances (issue #3).
 
-Registered into the main parser by :mod:`scheduler.cli`.
+Registered into the main parser by :mod:`natsched.cli`.
 """
 
 from __future__ import annotations

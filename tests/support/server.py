@@ -2,7 +2,7 @@
 
 The world is made with the library (fixturegen, ``store.world.seed`` without
 batches: the batches come from the county uploads) and accounts with
-``webui.accounts``. A :class:`Server` is ``python -m scheduler serve``
+``webui.accounts``. A :class:`Server` is ``python -m natsched serve``
 (waitress, the embedded default) or gunicorn over ``webui.wsgi:app`` (the
 production start); both run a clock from the instance's plan start so the
 upload files' time windows are accepted. :class:`Client` is a minimal HTTP
@@ -109,7 +109,7 @@ def seed_world(
     """
     from unittest import mock
 
-    from scheduler.ingest import IngestSettings, upload
+    from scheduler.ingest.upload import IngestSettings, upload
     from scheduler.replan.core import ReplanSettings, replan
     from webui import accounts
     from webui.accounts import create_user, issue_token
@@ -228,7 +228,7 @@ def free_port() -> int:
 class Server:
     """The web app on the world's database; use as a context manager.
 
-    ``web_processes=0`` is one ``python -m scheduler serve`` process (waitress,
+    ``web_processes=0`` is one ``python -m natsched serve`` process (waitress,
     ``threads`` request threads, the re-planning worker inside unless
     ``worker=False``). ``web_processes=n`` is the production start: gunicorn
     with ``n`` processes of ``threads`` threads each over ``webui.wsgi:app``,
@@ -281,7 +281,7 @@ class Server:
             env["NATSCHED_DATABASE_URL"] = world.db_url
             env["NATSCHED_CLOCK"] = world.plan_start.isoformat()
         else:
-            cmd = [sys.executable, "-m", "scheduler", "serve", "--db", world.db_url]
+            cmd = [sys.executable, "-m", "natsched", "serve", "--db", world.db_url]
             cmd += ["--host", HOST, "--port", str(self.port)]
             if threads is not None:
                 cmd += ["--threads", str(threads)]
@@ -370,7 +370,7 @@ class Server:
 
 
 class Worker:
-    """A separate ``python -m scheduler worker`` process on the world's database.
+    """A separate ``python -m natsched worker`` process on the world's database.
 
     Its clock starts at the world's plan start, like :class:`Server`'s, so both
     see the same day; use as a context manager.
@@ -387,7 +387,7 @@ class Worker:
         log_name: str = "worker",
     ) -> None:
         self.log_path = world.folder / f"{log_name}.log"
-        self.cmd = [sys.executable, "-m", "scheduler", "-v", "worker", "--db", world.db_url]
+        self.cmd = [sys.executable, "-m", "natsched", "-v", "worker", "--db", world.db_url]
         self.cmd += ["--clock", world.plan_start.isoformat(), "--poll-seconds", str(poll)]
         self.cmd += ["--debounce-seconds", str(debounce), "--lease-seconds", str(lease)]
         self.cmd += ["--time-limit", str(time_limit), "--interval-minutes", "600"]

@@ -1,4 +1,4 @@
-"""A province morning as Locust users; run headless by ``benchmarks.stress.locust_run``.
+"""A province morning as Locust users; run headless by ``tests.support.locust_run``.
 
 - :class:`Coordinator`: a lab coordinator logs in once (``GET /login`` for the
   CSRF token, then the form) and refreshes their lab's schedule

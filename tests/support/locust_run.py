@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from benchmarks.stress.faults import exactly_once
-from benchmarks.stress.server import ROOT, Server, World, health
 from scheduler.store import models as m
 from scheduler.store.db import transaction
+from tests.support.faults import exactly_once
+from tests.support.server import ROOT, Server, World, health
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 

@@ -1,0 +1,3 @@
+from natsched.cli import main
+
+raise SystemExit(main())
