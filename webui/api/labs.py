@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Response
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.replan import events
 from scheduler.store import models as m
+from scheduler.store.rules import OUTAGE_REACH
 from webui import db
 from webui.api import schemas as sc
 from webui.api.access import ROLES
@@ -19,9 +19,6 @@ from webui.api.refusals import refused_events
 from webui.api.scope import forbidden, not_found, who
 from webui.clock import now
 from webui.errors import ApiError
-
-#: how far from now an outage report may reach
-OUTAGE_REACH = timedelta(days=366)
 
 
 def _lab_out(lab: m.Lab) -> sc.LabOut:
