@@ -219,6 +219,19 @@ def test_openapi_document_is_valid_openapi_3_1(app):
     assert set(error["required"]) == {"status", "code", "message"}
 
 
+def test_query_and_form_schemas_are_made_once_and_handed_out_as_copies():
+    # the framework reads them on every request; a cached one must be pydantic's own
+    for model in (sc.BatchQuery, sc.RowQuery, sc.UploadForm):
+        made = super(sc.Query, model).model_json_schema()
+        first = model.model_json_schema()
+        assert first == made
+        first["properties"].clear()  # a caller's change does not reach the next caller
+        assert model.model_json_schema() == made
+        assert model.model_json_schema(mode="serialization") == super(
+            sc.Query, model
+        ).model_json_schema(mode="serialization")
+
+
 def test_openapi_needs_no_login_and_everything_else_does(app):
     c = app.test_client()
     assert ok(c.get(f"{API}/openapi.json"))["info"]["title"] == "natsched API"
@@ -876,6 +889,69 @@ def test_huge_bodies_are_413(app, ops, world):
 def test_malformed_queries_are_422(ops, query, field):
     err = assert_error(ops.get(f"{API}/batches?{query}"), 422)
     assert field in {d["field"] for d in err["details"]}
+
+
+def test_a_rule_violation_from_the_service_layer_is_the_api_error_naming_field_and_rule(
+    app, ops, world, monkeypatch
+):
+    """The service layer's one refusal becomes the error shape with its field and rule, at
+    the status the API gave the same refusal before the rules moved: 422 for a value (a
+    capacity, an outage), 409 for a change the stored state refuses (a box going back)."""
+    from scheduler.replan import events
+    from scheduler.store.errors import RuleViolation
+
+    def over_capacity(*args: Any, **kwargs: Any) -> Any:
+        raise RuleViolation(
+            "capacity_per_hour",
+            "capacity.out_of_range",
+            "capacity_per_hour must be between 0 and 100000",
+            value=10,
+        )
+
+    def going_back(*args: Any, **kwargs: Any) -> Any:
+        raise RuleViolation("status", "batch_status.backwards", "it cannot go back to planned")
+
+    monkeypatch.setattr(events, "lab_status", over_capacity)
+    monkeypatch.setattr(events, "batch_status", going_back)
+    before = _tables_but_jobs_and_tokens(app)
+    err = assert_error(
+        ops.post(
+            f"{API}/labs/{world.own_lab}/status",
+            json={"kind": "capacity", "capacity_per_hour": 10},
+        ),
+        422,
+    )
+    assert err["code"] == "invalid"
+    assert err["details"] == [
+        {
+            "field": "capacity_per_hour",
+            "message": "capacity_per_hour must be between 0 and 100000",
+            "type": "capacity.out_of_range",
+        }
+    ]
+    err = assert_error(
+        ops.post(f"{API}/batches/{world.lab_batch}/status", json={"status": "planned"}), 409
+    )
+    assert err["code"] == "conflict"
+    assert err["details"] == [
+        {
+            "field": "status",
+            "message": "it cannot go back to planned",
+            "type": "batch_status.backwards",
+        }
+    ]
+    assert _tables_but_jobs_and_tokens(app) == before
+
+
+def test_the_real_rules_answer_as_before(app, ops, world):
+    """Through the real service function: a box going back is the 409 it was, now naming
+    its rule."""
+    url = f"{API}/batches/{world.lab_batch}/status"
+    ok(ops.post(url, json={"status": "received"}))
+    err = assert_error(ops.post(url, json={"status": "picked_up"}), 409)
+    assert err["details"] == [
+        {"field": "status", "message": err["message"], "type": "batch_status.backwards"}
+    ]
 
 
 def test_unknown_routes_and_methods_answer_json(ops):

@@ -180,7 +180,7 @@ def test_uploads_have_a_lane_of_their_own_and_leave_the_pages_room(
     from pathlib import Path
 
     from tests.webui.test_api import bearer_of
-    from webui.api import resources
+    from webui.api import uploads
 
     # one render slot and one upload place: an upload being checked must not hold the slot
     app = make_app(
@@ -191,14 +191,14 @@ def test_uploads_have_a_lane_of_their_own_and_leave_the_pages_room(
         UPLOAD_MAX_FUTURE_HOURS=48.0,
     )
     inside, go = threading.Event(), threading.Event()
-    real = resources.upload
+    real = uploads.upload
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         inside.set()
         go.wait(30)  # bounded, so a failing test cannot hang the run
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(resources, "upload", slow)
+    monkeypatch.setattr(uploads, "upload", slow)
     header = bearer_of(app, "county")
     f = Path("fixtures/demo/uploads/411002.xlsx")
 

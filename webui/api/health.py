@@ -7,9 +7,12 @@ where (no host names, no error texts: those are on the ops dashboard).
 
 from __future__ import annotations
 
+from flask import Response
 from pydantic import Field
 
-from webui.api.framework import PUBLIC, Out, Reply, operation
+from webui.api.access import PUBLIC
+from webui.api.blueprint import answer, route
+from webui.api.schemas import Out
 from webui.health import Status, WorkerState, current_health
 
 #: seconds a client should wait before asking again after a 503
@@ -45,14 +48,13 @@ class HealthOut(Out):
     plan: PlanHealth
 
 
-@operation(
+@route(
     "GET",
     "/health",
     summary="Health: the database, the re-planner's heartbeat, the published plan's age",
     roles=(PUBLIC,),
-    response=HealthOut,
-    # not an error: the same report, with the status a load balancer acts on
-    also_bodies={503: HealthOut},
+    # 503 is not an error: the same report, with the status a load balancer acts on
+    responses={200: HealthOut, 503: HealthOut},
     description=(
         "200 when the database answers and the re-planner's heartbeat is fresh; 503 (with "
         "`Retry-After`) when the database is unreachable or the re-planner is stale or was "
@@ -61,7 +63,7 @@ class HealthOut(Out):
     ),
     tag="meta",
 )
-def health() -> Reply:
+def health() -> Response:
     h = current_health()
     body = HealthOut(
         status=h.status,
@@ -75,5 +77,5 @@ def health() -> Reply:
     )
     headers = {"Cache-Control": "no-store"}
     if h.healthy:
-        return Reply(body, headers=headers)
-    return Reply(body, status=503, headers={**headers, "Retry-After": str(RETRY_AFTER)})
+        return answer(body, headers=headers)
+    return answer(body, 503, {**headers, "Retry-After": str(RETRY_AFTER)})

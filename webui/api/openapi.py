@@ -1,9 +1,12 @@
-"""The OpenAPI 3.1 document, made from the route table (``framework.OPERATIONS``).
+"""The OpenAPI 3.1 document, served at ``/api/v1/openapi.json``.
 
-Every operation's parameters, body and responses come from the same
-declaration Flask serves it from, and the schemas from the pydantic models
-that parse the bodies and make the answers, so the document cannot describe
-an API other than the one that runs.
+flask-openapi3 collects every operation from its declaration (path, query,
+body and form models, responses) and the schemas from the pydantic models
+that parse the requests and make the answers, so the document cannot describe
+an API other than the one that runs. This module adds what the framework does
+not know: the API's description, its security schemes, the error statuses'
+texts and headers, and query parameters without pydantic's titles and
+``null`` branches (a parameter is left out, never sent as null).
 """
 
 from __future__ import annotations
@@ -11,15 +14,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask import Flask
-from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from flask import Flask, Response, current_app
+from flask_openapi3.models import APISpec, Components, Info
 
 from scheduler import __version__
 from webui.api import schemas as sc
-from webui.api.framework import MAX_JSON_BYTES, OPERATIONS, Operation, bp
-
-REF = "#/components/schemas/{model}"
+from webui.api.access import MAX_JSON_BYTES, PUBLIC
+from webui.api.blueprint import answer, bp, route
 
 DESCRIPTION = """\
 The JSON API of natsched, the PCR testing network scheduler.
@@ -52,9 +53,6 @@ wrong type, out of range, unknown enum values or unknown fields.
 """.replace("JSON_KB", str(MAX_JSON_BYTES // 1024))
 
 STATUS_TEXT = {
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
     400: "Malformed body (not JSON, not an object) or CSRF check failed",
     401: "Not logged in, or a wrong bearer token",
     403: "Your role or county/lab may not do this",
@@ -65,10 +63,40 @@ STATUS_TEXT = {
     422: "Invalid fields (details list them)",
     503: "Unavailable or unhealthy: retry after `Retry-After` seconds",
 }
+HEADERS = {
+    201: {"Location": "the new resource, or the job to poll"},
+    202: {"Location": "the new resource, or the job to poll"},
+    503: {"Retry-After": "seconds to wait before asking again"},
+}
+#: the document's tags, in the order a reader meets the resources
+TAGS = ("meta", "labs", "sites", "uploads", "batches", "plans")
+#: JSON Schema bounds the framework's ``Schema`` reads as floats; integers as pydantic wrote them
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "an API token issued to a user"},
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "natsched_session",
+        "description": "the web pages' login; writes also need X-CSRFToken",
+    },
+}
+
+
+@route(
+    "GET",
+    "/openapi.json",
+    summary="This API's OpenAPI 3.1 document",
+    roles=(PUBLIC,),
+    responses={200: sc.OpenApiDoc},
+    tag="meta",
+)
+def openapi_doc() -> Response:
+    return answer(sc.OpenApiDoc(document(current_app)))
 
 
 def document(app: Flask) -> dict[str, Any]:
-    """The document, built once per app."""
+    """The document, built once per app (every operation is declared by then)."""
     doc = app.extensions.get("natsched.openapi")
     if doc is None:
         doc = build()
@@ -76,130 +104,82 @@ def document(app: Flask) -> dict[str, Any]:
     return copy.deepcopy(doc)
 
 
-def _models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
-    seen: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(sc.Error, "serialization"): None}
-    for op in OPERATIONS:
-        seen[(op.response, "serialization")] = None
-        for model in op.also_bodies.values():
-            seen[(model, "serialization")] = None
-        if op.body is not None:
-            seen[(op.body, "validation")] = None
-    return list(seen)
-
-
 def build() -> dict[str, Any]:
-    keys, top = models_json_schema(_models(), ref_template=REF)
-    schemas: dict[str, Any] = top.get("$defs", {})
-    refs: dict[Any, dict[str, Any]] = {model: ref for (model, _mode), ref in keys.items()}
-    paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
-        paths.setdefault(f"{bp.url_prefix}{op.path}", {})[op.method.lower()] = _operation(op, refs)
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "natsched API", "version": __version__, "description": DESCRIPTION},
-        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
-        "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in OPERATIONS if op.tag)],
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "an API token issued to a user",
-                },
-                "session": {
-                    "type": "apiKey",
-                    "in": "cookie",
-                    "name": "natsched_session",
-                    "description": "the web pages' login; writes also need X-CSRFToken",
-                },
-            },
-        },
+    spec = APISpec(
+        openapi="3.1.0",
+        info=Info(title="natsched API", version=__version__, description=DESCRIPTION),
+        paths=bp.paths,
+        tags=bp.tags,
+        components=Components(schemas=bp.components_schemas),
+    )
+    doc: dict[str, Any] = spec.model_dump(
+        mode="json", by_alias=True, exclude_unset=True, warnings=False
+    )
+    doc["jsonSchemaDialect"] = "https://spec.openapis.org/oas/3.1/dialect/base"
+    doc["tags"] = sorted(doc.get("tags", []), key=lambda t: TAGS.index(t["name"]))
+    schemas = doc["components"]["schemas"]
+    doc["components"]["securitySchemes"] = SECURITY_SCHEMES
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            op.setdefault("security", [])
+            op["parameters"] = [_parameter(p) for p in op.get("parameters", [])]
+            form = op.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+            if form is not None:
+                _inline_form(form, schemas)
+            for status, resp in op["responses"].items():
+                code = int(status)
+                resp["description"] = STATUS_TEXT.get(code, resp["description"])
+                if code in HEADERS:
+                    resp["headers"] = {
+                        name: {"description": text, "schema": {"type": "string"}}
+                        for name, text in HEADERS[code].items()
+                    }
+    return _whole_bounds(doc)
+
+
+def _whole_bounds(node: Any) -> Any:
+    """``node`` with whole-number bounds as integers, as pydantic wrote them."""
+    if isinstance(node, dict):
+        return {
+            k: int(v)
+            if k in BOUNDS and isinstance(v, float) and v.is_integer()
+            else _whole_bounds(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_whole_bounds(v) for v in node]
+    return node
+
+
+def _parameter(param: dict[str, Any]) -> dict[str, Any]:
+    schema = _strip(param["schema"])
+    if "description" in schema:
+        # a path parameter says it once; a query parameter in its schema too, for the UIs
+        param["description"] = (
+            schema.pop("description") if param["in"] == "path" else schema["description"]
+        )
+    param["schema"] = schema
+    return param
+
+
+def _inline_form(form: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A form's schema in its operation, as a form's fields are no shape of their own, and
+    each file field sent as whatever type the file has."""
+    name = form["schema"]["$ref"].rsplit("/", 1)[1]
+    schema = _strip(schemas.pop(name))
+    schema["properties"] = {k: _strip(v) for k, v in schema["properties"].items()}
+    form["schema"] = schema
+    form["encoding"] = {
+        k: {"contentType": "*/*"}
+        for k, v in schema["properties"].items()
+        if v.get("format") == "binary"
     }
-
-
-def _operation(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "operationId": op.endpoint.removeprefix("api."),
-        "summary": op.summary,
-        "description": _describe(op),
-        "tags": [op.tag] if op.tag else [],
-        "parameters": _parameters(op),
-        "responses": _responses(op, refs),
-        "security": [] if op.public else [{"bearer": []}, {"session": []}],
-    }
-    if op.body is not None:
-        out["requestBody"] = {
-            "required": op.body_required,
-            "content": {"application/json": {"schema": refs[op.body]}},
-        }
-    if op.multipart is not None:
-        form = _strip(op.multipart.form.model_json_schema(mode="validation", ref_template=REF))
-        props = dict(form.get("properties", {}))
-        props[op.multipart.file_field] = {
-            "type": "string",
-            "format": "binary",
-            "description": op.multipart.description or "the file",
-        }
-        schema = {
-            "type": "object",
-            "properties": props,
-            "required": [*form.get("required", []), op.multipart.file_field],
-            "additionalProperties": False,
-        }
-        out["requestBody"] = {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": schema,
-                    "encoding": {op.multipart.file_field: {"contentType": "*/*"}},
-                }
-            },
-        }
-    return out
-
-
-def _describe(op: Operation) -> str:
-    roles = "anyone, no login needed" if op.public else ", ".join(op.roles)
-    text = f"Roles: {roles}."
-    return f"{op.description}\n\n{text}" if op.description else text
-
-
-def _parameters(op: Operation) -> list[dict[str, Any]]:
-    params = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "description": p["doc"],
-            "schema": p["schema"],
-        }
-        for name, p in op.path_params.items()
-    ]
-    if op.query is not None:
-        schema = op.query.model_json_schema(mode="validation", ref_template=REF)
-        required = set(schema.get("required", []))
-        for name, prop in schema.get("properties", {}).items():
-            prop = _strip(prop)
-            param: dict[str, Any] = {
-                "name": name,
-                "in": "query",
-                "required": name in required,
-                "schema": prop,
-            }
-            if "description" in prop:
-                param["description"] = prop["description"]
-            params.append(param)
-    return params
 
 
 def _strip(schema: dict[str, Any]) -> dict[str, Any]:
-    """A query or form field's schema without the ``null`` branch pydantic adds for
-    optional fields (a parameter is left out, never sent as null) and without titles."""
+    """A parameter's schema without its title and the ``null`` branch pydantic adds for
+    optional fields."""
     schema = {k: v for k, v in schema.items() if k != "title"}
-    if "properties" in schema:
-        schema["properties"] = {k: _strip(v) for k, v in schema["properties"].items()}
     branches = schema.get("anyOf")
     if branches is not None:
         rest = [b for b in branches if b != {"type": "null"}]
@@ -209,34 +189,3 @@ def _strip(schema: dict[str, Any]) -> dict[str, Any]:
             if schema.get("default", 0) is None:
                 schema.pop("default")
     return schema
-
-
-def _responses(op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    bodies = {status: op.response for status in (op.status, *op.also)} | op.also_bodies
-    for status, model in sorted(bodies.items()):
-        resp: dict[str, Any] = {
-            "description": STATUS_TEXT.get(status, "OK"),
-            "content": {"application/json": {"schema": refs[model]}},
-        }
-        if status in (201, 202):
-            resp["headers"] = {
-                "Location": {
-                    "description": "the new resource, or the job to poll",
-                    "schema": {"type": "string"},
-                }
-            }
-        if status == 503:
-            resp["headers"] = {
-                "Retry-After": {
-                    "description": "seconds to wait before asking again",
-                    "schema": {"type": "string"},
-                }
-            }
-        out[str(status)] = resp
-    for status in op.error_statuses():
-        out[str(status)] = {
-            "description": STATUS_TEXT[status],
-            "content": {"application/json": {"schema": refs[sc.Error]}},
-        }
-    return out
