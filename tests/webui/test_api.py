@@ -924,7 +924,7 @@ def test_a_rule_violation_from_the_service_layer_is_the_api_error_naming_field_a
     assert err["code"] == "invalid"
     assert err["details"] == [
         {
-            "field": "capacity_per_hour",
+            "field": "capacity.capacity_per_hour",
             "message": "capacity_per_hour must be between 0 and 100000",
             "type": "capacity.out_of_range",
         }

@@ -194,18 +194,6 @@ def batch_status(path: sc.BatchPath, body: sc.BatchStatusIn) -> Response:
 def positive_pool(path: sc.BatchPath, body: sc.PositivePoolIn) -> Response:
     b, _, _ = _visible_batch(path.batch_id)
     p, s = who(), db.session()
-    if body.positive_tubes > b.tubes:
-        raise ApiError(
-            422,
-            "invalid body",
-            [
-                {
-                    "field": "positive_tubes",
-                    "message": f"the batch has {b.tubes} tubes",
-                    "type": "out_of_range",
-                }
-            ],
-        )
     with refused_events():
         retest = events.positive_pool(
             s,

@@ -10,7 +10,7 @@ invalid value. Any other ``EventError`` (an unknown id) stays a 409.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,12 +35,19 @@ def rule_violation(e: RuleViolation) -> Any:
 
 
 @contextmanager
-def refused_events() -> Iterator[None]:
+def refused_events(fields: Mapping[str, str] | None = None) -> Iterator[None]:
     """Around a service call: its rules' refusals go to ``rule_violation``; any other event
-    that does not fit the stored world is a 409."""
+    that does not fit the stored world is a 409.
+
+    ``fields``: the service's name of an input -> the API body's, where they differ
+    (an outage's ``outage_from`` is the body's ``start``), so the refusal names what
+    the client sent.
+    """
     try:
         yield
-    except RuleViolation:
+    except RuleViolation as exc:
+        if fields and exc.field in fields:
+            exc.field = fields[exc.field]
         raise
     except EventError as exc:
         raise ApiError(409, str(exc)) from None

@@ -28,6 +28,9 @@ from pydantic import (
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 from werkzeug.datastructures import FileStorage as WerkzeugFile
 
+from scheduler.domain import BatchState
+from scheduler.store.rules import MAX_CAPACITY_PER_HOUR
+
 
 class Strict(BaseModel):
     """Request bodies: exact JSON types, no unknown fields."""
@@ -119,7 +122,6 @@ LocalTime = Annotated[
 ]
 
 Priority = Literal["urgent", "high", "routine"]
-BatchState = Literal["planned", "picked_up", "received", "processing", "resulted"]
 CountyCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="a six-digit county code")]
 LabId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -230,7 +232,10 @@ class LabList(Out):
 
 class CapacityChange(Strict):
     kind: Literal["capacity"]
-    capacity_per_hour: int = Field(ge=0, le=100_000)
+    # the bounds are documented here and checked once, by the service's capacity rule
+    capacity_per_hour: int = Field(
+        json_schema_extra={"minimum": 0, "maximum": MAX_CAPACITY_PER_HOUR}
+    )
     note: str = Field("", max_length=500)
 
 
@@ -404,7 +409,9 @@ class BatchStatusIn(Strict):
 
 
 class PositivePoolIn(Strict):
-    positive_tubes: int = Field(1, ge=1, le=10_000, description="pooled tubes found positive")
+    positive_tubes: int = Field(
+        1, le=10_000, json_schema_extra={"minimum": 1}, description="pooled tubes found positive"
+    )
     recall_minutes: int = Field(
         120, ge=0, le=2880, description="until the people are back for single tubes"
     )
