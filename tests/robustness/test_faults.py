@@ -11,7 +11,6 @@ server other tests use.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -90,8 +89,6 @@ def test_integrity_check_sees_half_written_rows(base: Path) -> None:
 def test_postgres_restart(base: Path) -> None:
     """On a private cluster of its own (initdb, pg_ctl): nobody else's connections break."""
     r = faults.postgres_restart(base)
-    if r.skipped:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{r.checked} (CI=true: the PostgreSQL restart fault must run)")
+    if r.skipped:  # under CI the skip is a failure (tests/conftest.py)
         pytest.skip(r.checked)
     _ok(r)

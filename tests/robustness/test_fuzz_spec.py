@@ -172,18 +172,31 @@ def test_fuzz_spec_csv(capsys) -> None:
             stats.report(capsys)
 
 
+OPTIONAL = ("travel.csv", "lab_outages.csv")
+
+
 def test_fuzz_spec_missing_files(capsys, tmp_path: Path) -> None:
     stats = S.Stats("fuzz spec missing files")
     _copy(tmp_path)
+    outcome: dict[str, bool] = {}
+
+    def load_as(name: str) -> bool:
+        outcome[name] = _load(tmp_path)
+        return outcome[name]
+
     for name in FILES:
         (tmp_path / name).rename(tmp_path / (name + ".off"))
-        stats.run(lambda: _load(tmp_path))
+        stats.run(lambda: load_as(name))  # noqa: B023 - run at once, inside this iteration
         (tmp_path / (name + ".off")).rename(tmp_path / name)
     (tmp_path / "labs.csv").unlink()
     (tmp_path / "labs.csv").mkdir()  # a folder where a file should be
-    assert stats.run(lambda: _load(tmp_path)) is None
+    stats.run(lambda: load_as("labs.csv is a folder"))
     stats.report(capsys)
-    assert stats.rejected == stats.cases - 2  # travel/outages are optional
+    # each required file missing is rejected; the optional ones load without
+    assert outcome == {name: name not in OPTIONAL for name in FILES} | {
+        "labs.csv is a folder": True
+    }
+    assert (stats.cases, stats.rejected, stats.crashes) == (len(FILES) + 1, len(FILES) - 1, 0)
 
 
 def test_regression_huge_json_integer(tmp_path: Path) -> None:

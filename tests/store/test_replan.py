@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
+from builders import batch as tiny_batch
+from builders import lab as tiny_lab
+from builders import problem as tiny_problem
 from sqlalchemy import select
 
+from scheduler.domain import Chunk, Plan
 from scheduler.evaluate import evaluate
-from scheduler.replan.core import ReplanSettings, plan_of, planning_problem, published, replan_once
+from scheduler.replan.core import (
+    ReplanSettings,
+    decide,
+    plan_of,
+    planning_problem,
+    published,
+    replan_once,
+)
 from scheduler.replan.diff import diff_plans
 from scheduler.replan.events import EventError, batch_status, lab_status, positive_pool
+from scheduler.replan.executors import SolveRequest
+from scheduler.result import Result
+from scheduler.solve import solve
 from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import transaction
@@ -38,15 +53,101 @@ def test_first_replan_publishes_a_valid_plan(engine, county_world):
         assert evaluate(problem, plan_of(pub)).valid
 
 
+class Returns:
+    """An executor whose plan is ``make(request)``: a re-plan's outcome chosen by the test."""
+
+    def __init__(self, make: Callable[[SolveRequest], Plan]) -> None:
+        self.make = make
+
+    def solve(self, request: SolveRequest) -> Result:
+        plan = self.make(request)
+        ev = evaluate(request.problem, plan)
+        return Result("test", "feasible", plan, ev.score, None, None, ev)
+
+
+def _greedy(request: SolveRequest) -> Plan:
+    # deterministic: the same inputs give the same plan on any machine
+    return solve(request.problem, solver="greedy").plan
+
+
+def _published_without_one_batch(request: SolveRequest) -> Plan:
+    """The published plan with one batch left unassigned: still valid, and strictly worse."""
+    assert request.initial_plan is not None and request.initial_plan.chunks
+    drop = min(c.batch_id for c in request.initial_plan.chunks)
+    return Plan(tuple(c for c in request.initial_plan.chunks if c.batch_id != drop))
+
+
 def test_unchanged_inputs_do_not_publish_a_worse_plan(engine, county_world):
     with transaction(engine) as s:
-        replan_once(s, T0, settings=FAST)
-        again = replan_once(s, T0, settings=ReplanSettings(time_limit=3.0, seed=2))
-        # same inputs: published only if not worse
+        first = replan_once(s, T0, settings=FAST, executor=Returns(_greedy))
+        again = replan_once(s, T0, settings=FAST, executor=Returns(_published_without_one_batch))
+        assert again.score is not None and first.score is not None
+        assert again.score > first.score
+        assert not again.published
+        assert again.reason.startswith("worse than the published plan"), again.reason
         pub = published(s)
-        assert pub is not None
-        assert again.published == (pub.id == again.version_id)
-        assert "better or equal" in again.reason or "worse" in again.reason
+        assert pub is not None and pub.id == first.version_id
+        stored = s.get(m.PlanVersion, again.version_id)
+        assert stored is not None and not stored.published
+        assert stored.figures["decision"] == again.reason
+
+
+def test_unchanged_inputs_publish_an_equal_plan(engine, county_world):
+    with transaction(engine) as s:
+        first = replan_once(s, T0, settings=FAST, executor=Returns(_greedy))
+        # the warm start itself, unchanged: equal counts as better
+        again = replan_once(
+            s, T0, settings=FAST, executor=Returns(lambda r: r.initial_plan or Plan(()))
+        )
+        assert again.score == first.score
+        assert again.published and again.reason.startswith("better or equal"), again.reason
+        pub = published(s)
+        assert pub is not None and pub.id == again.version_id
+
+
+def test_a_published_plan_that_no_longer_fits_is_replaced_even_by_a_worse_one(engine, county_world):
+    """Nothing changed but the clock: a box half in the past no longer fits its plan."""
+    with transaction(engine) as s:
+        first = replan_once(s, T0, settings=FAST, executor=Returns(_greedy))
+        pub = published(s)
+        assert pub is not None and pub.id == first.version_id
+        slots: dict[str, list[datetime]] = {}
+        for c in plan_of(pub).chunks:
+            slots.setdefault(c.batch_id, []).append(c.slot_start)
+        # the greedy plan of the county fixture runs 9 boxes over several slots
+        split = sorted((min(v), b) for b, v in slots.items() if len(set(v)) > 1)
+        assert split, "the county's greedy plan runs no box over two slots"
+        first_slot, bid = split[0]
+        later = sorted(set(slots[bid]))[1]  # its second slot: the first is now past
+        # the new plan leaves everything unassigned, far worse than any plan
+        out = replan_once(s, later, settings=FAST, executor=Returns(lambda r: Plan(())))
+        assert out.reason == "the published plan no longer fits", out.reason
+        assert out.published
+        pub = published(s)
+        assert pub is not None and pub.id == out.version_id
+        problem, _ = planning_problem(s, later)
+        assert first_slot < later and bid in problem.batch_index
+
+
+def test_decide_names_each_branch():
+    """The publishing rule alone, on a hand-made problem (one lab, one box of 10 tubes)."""
+    p = tiny_problem(labs=[tiny_lab("L1")], batches=[tiny_batch("B1")])
+    slot = p.config.plan_start + timedelta(hours=1)  # the first slot the box reaches L1 in
+    good = Plan((Chunk("B1", "L1", slot, 10),))
+    half = Plan((Chunk("B1", "L1", slot, 5),))  # 5 of 10 tubes: breaks SPEC rule 2
+    assert evaluate(p, good).valid and not evaluate(p, half).valid
+    score = evaluate(p, good).score
+    prev = m.PlanVersion(figures={"inputs": "same"})
+    assert decide(p, good, score, "same", None) == (True, "first plan")
+    assert decide(p, good, score + 1, "other", prev) == (True, "inputs changed")
+    assert decide(p, half, score, "same", prev) == (True, "the published plan no longer fits")
+    publish, why = decide(p, good, score, "same", prev)
+    assert publish and why.startswith("better or equal")
+    publish, why = decide(p, good, score + 1, "same", prev)
+    assert not publish and why.startswith("worse than the published plan")
+    # no published plan left in the horizon: an empty plan is valid, every batch unassigned
+    publish, why = decide(p, None, score, "same", prev)
+    assert publish and why.startswith("better or equal")
 
 
 def test_frozen_batches_keep_their_lab(engine, county_world):

@@ -247,7 +247,17 @@ def test_worker_survives_sigkill(db_url, tmp_path):
             time.sleep(0.2)
         else:
             pytest.fail("worker never took the lease: " + (tmp_path / "worker.log").read_text())
-        time.sleep(4)  # in the middle of the solve
+        # kill it only once its solve has begun: its version row says "running"
+        while time.time() < deadline:
+            with transaction(eng) as s:
+                if s.scalar(select(m.PlanVersion.id).where(m.PlanVersion.status == "running")):
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail(
+                "the worker never started solving: " + (tmp_path / "worker.log").read_text()
+            )
+        time.sleep(1)  # in the middle of the solve (a minute long)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -257,10 +267,10 @@ def test_worker_survives_sigkill(db_url, tmp_path):
     with transaction(eng) as s:
         pub = published(s)
         assert pub is not None and pub.id == first.version_id
-        # nothing half-written: at most the dead solve's "running" row, with no plan rows
+        # nothing half-written: only the dead solve's "running" row, with no plan rows
         others = s.scalars(select(m.PlanVersion).where(m.PlanVersion.id != first.version_id)).all()
-        assert [v.status for v in others] in ([], ["running"])
-        assert all(not v.rows for v in others)
+        assert [v.status for v in others] == ["running"]
+        assert not others[0].rows
         dead = [v.id for v in others]
     # restart the worker: once the dead one's lease runs out it re-plans
     cmd2 = [*cmd[:9], "2", *cmd[10:]]  # a short time limit this time

@@ -3,7 +3,6 @@ forwarded addresses believed only behind a configured proxy, and scrypt bounded.
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -226,8 +225,7 @@ def _redis_or_skip(db_number: int) -> Any:
         client = redis.Redis(host="127.0.0.1", port=6379, db=db_number, socket_timeout=2)
         client.ping()
     except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs Redis at 127.0.0.1:6379 for the shared limiter test: {exc}")
+        # under CI the skip is a failure (tests/conftest.py)
         pytest.skip(f"no Redis at 127.0.0.1:6379 ({exc}); CI runs this test")
     return client
 
