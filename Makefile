@@ -81,8 +81,9 @@ bench: $(STAMP)
 		--score-limit 0.10 --time-limit $${BENCH_TIME_LIMIT:-0.10}
 
 # Quality tier: seeds x presets x time limits; tables and plots in build/bench/
+# (QUALITY_ARGS narrows it, e.g. QUALITY_ARGS="--preset city --preset province --limit 60")
 bench-quality: $(STAMP)
-	$(BIN)/python -m benchmarks.study quality
+	$(BIN)/python -m benchmarks.study quality $(QUALITY_ARGS)
 
 # Scaling study: 1k-100k batches, fitted growth exponent
 bench-scaling: $(STAMP)

@@ -227,12 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("kind", choices=("quality", "scaling"))
     ap.add_argument("--quick", action="store_true", help="a small matrix for development")
+    ap.add_argument(
+        "--preset", action="append", choices=QUALITY_PRESETS, help="only these (repeatable)"
+    )
+    ap.add_argument("--limit", action="append", type=float, help="only these time limits (s)")
     args = ap.parse_args(argv)
     rows: list[dict[str, Any]] = []
     if args.kind == "quality":
-        presets = ("city",) if args.quick else QUALITY_PRESETS
+        presets = args.preset or (("city",) if args.quick else QUALITY_PRESETS)
         seeds = QUALITY_SEEDS[:1] if args.quick else QUALITY_SEEDS
-        limits = (10.0,) if args.quick else QUALITY_LIMITS
+        limits = args.limit or ((10.0,) if args.quick else QUALITY_LIMITS)
         for preset in presets:
             for seed in seeds:
                 for limit in limits:
