@@ -1,13 +1,12 @@
-import sys
 from collections.abc import Generator
-from pathlib import Path
 
 import pytest
 
-# tests import their shared builders as a plain module
-sys.path.insert(0, str(Path(__file__).parent))
-
 from tests.support.ci import DATABASE_VARIABLE, in_ci, missing_in_ci
+
+# the databases (db_url, engine, demo_world) for every folder that needs them; pytest
+# takes pytest_plugins only from this, the root conftest
+pytest_plugins = ["tests.support.db"]
 
 
 def pytest_report_header(config):  # type: ignore[no-untyped-def]

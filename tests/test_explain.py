@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from builders import at, batch, lab, problem, site
 
 from natsched.cli import main
 from scheduler.explain import capacity_shortfall, explain_batch
 from scheduler.network import Network
 from scheduler.solvers.greedy import greedy
 from scheduler.spec_io import write_instance, write_plan
+from tests.support.builders import at, batch, lab, problem, site
 
 
 def plan_of(p):

@@ -28,9 +28,9 @@ from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.world import seed
-from tests.store.conftest import _backends, pg_schema
+from tests.support.browser import COUNTY, DEMO, NOW, PASSWORD
+from tests.support.db import _backends, pg_schema
 from tests.support.server import Server, World
-from tests.webui.conftest import NOW, PASSWORD
 from webui.accounts import create_user
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,9 +41,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--no-first-run",
 ]
-SCREENSHOTS = Path("build/screenshots")
-DEMO = Path("fixtures/demo")
-COUNTY = "411002"
 #: the demo's count windows run to the evening of the plan's first day
 MAX_FUTURE_HOURS = 24
 
@@ -160,10 +157,3 @@ def page_as(browser: Any, server: Server) -> Iterator[Any]:
     yield make
     for ctx in contexts:
         ctx.close()
-
-
-def shot(page: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

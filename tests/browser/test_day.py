@@ -15,7 +15,7 @@ from scheduler.evaluate import evaluate
 from scheduler.replan.core import plan_of, planning_problem, published
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction
-from tests.browser.conftest import COUNTY, DEMO, shot
+from tests.support.browser import COUNTY, DEMO, shot
 
 GOOD = DEMO / "uploads" / f"{COUNTY}.xlsx"
 

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from tests.browser.conftest import shot
+from tests.support.browser import shot
 from tests.support.server import Server
 
 

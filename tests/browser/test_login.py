@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import shot
+from tests.support.browser import shot
 
 
 def test_login_page_and_each_role_lands_home(browser, server, page_as):

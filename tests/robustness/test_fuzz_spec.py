@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scheduler.spec_io import InputError, load_instance
-from tests.robustness import strategies as S
+from tests.support import strategies as S
 
 DEMO = Path("fixtures/demo")
 FILES = ("instance.json", "labs.csv", "sites.csv", "batches.csv", "travel.csv", "lab_outages.csv")

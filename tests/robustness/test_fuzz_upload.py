@@ -26,8 +26,8 @@ from scheduler.ingest import reader as reader_mod
 from scheduler.ingest.upload import FORMULA_START, IngestSettings, UploadReport, safe_name, upload
 from scheduler.store import models as m
 from scheduler.store.db import transaction
-from tests.robustness import strategies as S
-from tests.store.conftest import fingerprint
+from tests.support import strategies as S
+from tests.support.db import fingerprint
 
 NOW = datetime(2022, 1, 9, 7, 50)
 LOOSE = IngestSettings(max_future_hours=24)

@@ -26,7 +26,7 @@ from scheduler.scenarios.changes import (
     parse_changes,
     read_scenario_file,
 )
-from tests.builders import at, batch, lab, problem, site
+from tests.support.builders import at, batch, lab, problem, site
 
 
 def world() -> Problem:

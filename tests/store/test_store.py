@@ -8,7 +8,7 @@ from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import alembic_config, transaction
 from scheduler.store.world import export_instance, seed, snapshot
-from tests.store.conftest import SEED_TIME
+from tests.support.db import SEED_TIME
 
 
 def by_id(items, key):

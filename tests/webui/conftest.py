@@ -8,11 +8,10 @@ writes.
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,15 +21,10 @@ from scheduler.replan.core import ReplanSettings, replan_once
 from scheduler.spec_io import load_instance
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.world import seed
+from tests.support.web import COUNTY, DEMO, NOW, OTHER_COUNTY, PASSWORD, MakeApp, login
 from webui import create_app
 from webui.accounts import create_user
 
-NOW = datetime(2022, 1, 9, 8, 0)
-PASSWORD = "correct horse 42"
-DEMO = Path("fixtures/demo")
-#: one user per role; the county and lab are the demo's first ones
-COUNTY = "411002"
-OTHER_COUNTY = "411003"
 USERS = {
     "ops": ("ops", None, None),
     "county": ("county", COUNTY, None),
@@ -95,24 +89,6 @@ def app(template_db: Path, tmp_path: Path) -> Iterator[Flask]:
     app.extensions["natsched.engine"].dispose()
 
 
-def csrf_of(html: str) -> str:
-    m = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
-        r'name="csrf_token"[^>]*value="([^"]+)"', html
-    )
-    assert m, "no CSRF token on the page"
-    return m.group(1)
-
-
-def login(client: FlaskClient, username: str, password: str = PASSWORD) -> FlaskClient:
-    page = client.get("/login")
-    r = client.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
-    )
-    assert r.status_code == 302, f"login as {username} failed: {r.status_code}"
-    return client
-
-
 @pytest.fixture
 def as_role(app: Flask):  # type: ignore[no-untyped-def]
     """``as_role("ops")``: a logged-in client (ops, county, county_other, lab, lab_other)."""
@@ -123,6 +99,27 @@ def as_role(app: Flask):  # type: ignore[no-untyped-def]
     return make
 
 
-def token_of(client: FlaskClient, path: str = "/") -> str:
-    """The CSRF token a logged-in page carries (for forms and fetch calls)."""
-    return csrf_of(client.get(path, follow_redirects=True).text)
+@pytest.fixture
+def make_app(template_db: Path, tmp_path: Path) -> Iterator[MakeApp]:
+    """``make_app(**settings)``: an app over its own copy of the demo database."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        path = tmp_path / f"app{len(made)}.sqlite"
+        shutil.copy(template_db, path)
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "test-secret",
+                "DATABASE_URL": f"sqlite:///{path}",
+                "CLOCK": f"fixed:{NOW.isoformat()}",
+                **overrides,
+            }
+        )
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["natsched.jobs"].shutdown()
+        app.extensions["natsched.engine"].dispose()

@@ -31,8 +31,8 @@ from werkzeug.routing import Rule
 
 from scheduler.replan.worker import Beat, write_beat
 from scheduler.store import models as m
-from tests.webui.conftest import COUNTY, NOW, OTHER_COUNTY, token_of
-from tests.webui.test_api import World, world_of
+from tests.support.api import World, world_of
+from tests.support.web import COUNTY, NOW, OTHER_COUNTY, token_of
 from webui import db
 from webui import models as wm
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.webui.conftest import PASSWORD, csrf_of
+from tests.support.web import PASSWORD, csrf_of
 
 
 def test_each_role_lands_on_its_own_page(as_role, lab_ids):

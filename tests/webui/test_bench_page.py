@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.webui.conftest import token_of
+from tests.support.web import token_of
 from webui.views import bench as bench_view
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import openpyxl
 
-from tests.store.conftest import fingerprint
-from tests.webui.conftest import COUNTY, token_of
+from tests.support.db import fingerprint
+from tests.support.web import COUNTY, token_of
 
 GOOD = "fixtures/demo/uploads/411002.xlsx"
 

@@ -13,7 +13,7 @@ from flask import Flask
 
 from scheduler.replan.worker import LOCK, Beat, acquire, write_beat
 from scheduler.store import models as m
-from tests.webui.conftest import NOW
+from tests.support.web import NOW
 from webui import create_app, db
 
 API = "/api/v1"

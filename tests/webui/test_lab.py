@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from scheduler.replan.core import published
 from scheduler.store import models as m
-from tests.webui.conftest import NOW, token_of
+from tests.support.web import NOW, token_of
 
 
 def _first_slots(app, lab: str) -> dict[str, datetime]:

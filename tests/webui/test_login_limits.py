@@ -3,10 +3,7 @@ forwarded addresses believed only behind a configured proxy, and scrypt bounded.
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,37 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from scheduler.store import models as m
-from tests.webui.conftest import NOW, PASSWORD, csrf_of
-from webui import accounts, create_app, db
+from tests.support.web import PASSWORD, MakeApp, csrf_of
+from webui import accounts, db
 from webui import models as wm
-
-MakeApp = Callable[..., Flask]
-
-
-@pytest.fixture
-def make_app(template_db: Path, tmp_path: Path) -> Iterator[MakeApp]:
-    """``make_app(**settings)``: an app over its own copy of the demo database."""
-    made: list[Flask] = []
-
-    def make(**overrides: Any) -> Flask:
-        path = tmp_path / f"app{len(made)}.sqlite"
-        shutil.copy(template_db, path)
-        app = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test-secret",
-                "DATABASE_URL": f"sqlite:///{path}",
-                "CLOCK": f"fixed:{NOW.isoformat()}",
-                **overrides,
-            }
-        )
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        app.extensions["natsched.jobs"].shutdown()
-        app.extensions["natsched.engine"].dispose()
 
 
 def post_login(

@@ -12,7 +12,7 @@ from scheduler.replan.core import plan_of, published
 from scheduler.replan.events import lab_status
 from scheduler.store import models as m
 from scheduler.store.world import snapshot
-from tests.webui.conftest import NOW, PASSWORD, csrf_of, token_of
+from tests.support.web import NOW, PASSWORD, csrf_of, token_of
 from webui import models as wm
 
 

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from scheduler.store import models as m
-from tests.webui.conftest import PASSWORD, token_of
+from tests.support.web import PASSWORD, token_of
 from webui import models as wm
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask, request
 
-from tests.webui.test_login_limits import MakeApp, make_app  # noqa: F401  (a fixture)
+from tests.support.web import MakeApp
 from webui import overload
 from webui.overload import ARRIVED, RequestGate
 
@@ -45,7 +45,7 @@ class Hold:
 
 
 @pytest.fixture
-def held(make_app: MakeApp) -> Iterator[tuple[Flask, Hold]]:  # noqa: F811
+def held(make_app: MakeApp) -> Iterator[tuple[Flask, Hold]]:
     app = make_app(REQUEST_SLOTS=1, REQUEST_SLOT_WAIT_SECONDS=0.05)
     hold = Hold(app)
     yield app, hold
@@ -173,13 +173,13 @@ def test_waitress_stamps_arrival_and_the_reserve_thread_refuses_quickly(
 
 
 def test_uploads_have_a_lane_of_their_own_and_leave_the_pages_room(
-    make_app: MakeApp,  # noqa: F811
+    make_app: MakeApp,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import io
     from pathlib import Path
 
-    from tests.webui.test_api import bearer_of
+    from tests.support.api import bearer_of
     from webui.api import uploads
 
     # one render slot and one upload place: an upload being checked must not hold the slot

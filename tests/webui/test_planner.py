@@ -18,8 +18,8 @@ from scheduler.replan.events import lab_status
 from scheduler.replan.worker import read_beats
 from scheduler.store import models as m
 from scheduler.store.db import transaction
-from tests.store.test_worker_survives import wait_for
-from tests.webui.conftest import NOW
+from tests.support.waiting import wait_for
+from tests.support.web import NOW
 from webui import models as wm
 from webui import planner
 from webui.jobs import jobs_of

@@ -28,10 +28,9 @@ from scheduler.solve import solve
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction, upgrade
 from scheduler.store.world import seed
+from tests.support.web import PASSWORD, login
 from webui import create_app
 from webui.accounts import create_user
-
-from .conftest import PASSWORD, login
 
 pytestmark = pytest.mark.slow
 

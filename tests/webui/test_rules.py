@@ -18,8 +18,8 @@ from scheduler.replan import events
 from scheduler.spec_io import parse_ts
 from scheduler.store import models as m
 from scheduler.store import rules
-from tests.webui.conftest import NOW, token_of
-from tests.webui.test_api import API, as_bearer
+from tests.support.api import API, as_bearer
+from tests.support.web import NOW, token_of
 from webui.labels import translate
 
 TOO_MANY = rules.MAX_CAPACITY_PER_HOUR + 1

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from werkzeug.routing import Rule
 
-from tests.webui.conftest import COUNTY, OTHER_COUNTY, token_of
+from tests.support.web import COUNTY, OTHER_COUNTY, token_of
 
 #: blueprint -> roles that may use it (own lab / own county only, for lab and county)
 ACCESS = {

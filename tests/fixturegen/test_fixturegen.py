@@ -23,7 +23,7 @@ from scheduler.geography import (
 from scheduler.network import Network, travel_minutes_matrix
 from scheduler.spec_io import load_instance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ("demo", "county")
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from builders import random_problem
-
 from scheduler.evaluate import evaluate
 from scheduler.solve import solve
+from tests.support.builders import random_problem
 
 
 def test_new_batches_are_placed_even_when_the_search_gets_no_time():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import random_problem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from scheduler.solvers.cpsat import solve_exact
 from scheduler.solvers.flow import build_arcs, chain_flow, flow_prices, solve_flow
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.strategy import OptParams
+from tests.support.builders import random_problem
 
 SLOTS = st.sampled_from([15, 30, 60, 60, 120, 180])
 

@@ -14,7 +14,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from builders import random_problem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,7 @@ from scheduler.solvers.starts import flow_candidates, majority_start
 from scheduler.solvers.state import State
 from scheduler.solvers.stop import MaxIterations, MaxRuntime
 from scheduler.solvers.strategy import OptParams
+from tests.support.builders import random_problem
 
 CANDIDATE_LABS = OptParams().candidate_labs
 

@@ -11,7 +11,7 @@ from natsched.cli import main
 from scheduler.domain import Problem
 from scheduler.scenarios.changes import AreaDemand, LabCapacity, SlaHours, apply
 from scheduler.scenarios.sweep import break_points, factors_between, marginal_values, sweep
-from tests.scenarios.test_recommend import world
+from tests.support.whatif import world
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "county"
 

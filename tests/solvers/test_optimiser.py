@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import at, batch, lab, problem, random_problem
 
 from scheduler.domain import Chunk, Plan
 from scheduler.network import Network
@@ -14,6 +13,7 @@ from scheduler.solvers.cpsat import solve_exact
 from scheduler.solvers.greedy import greedy
 from scheduler.solvers.opt import optimise
 from scheduler.solvers.strategy import OptParams
+from tests.support.builders import at, batch, lab, problem, random_problem
 
 
 @pytest.mark.parametrize("seed", range(6))

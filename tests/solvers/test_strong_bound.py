@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from builders import batch, problem, random_problem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +29,7 @@ from scheduler.solvers.strong_bound import (
     start_prices,
     strong_bound,
 )
+from tests.support.builders import batch, problem, random_problem
 
 #: CP-SAT rounds each batch's cost to this much at most
 CPSAT_ROUNDING = 0.001

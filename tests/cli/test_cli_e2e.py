@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import random_problem
 
 from scheduler.spec_io import write_instance
+from tests.support.builders import random_problem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COUNTY = ROOT / "fixtures" / "county"
 SCRIPT = Path(sys.executable).with_name("natsched")
 

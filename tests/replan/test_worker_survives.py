@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction
 from scheduler.store.world import seed
+from tests.support.waiting import wait_for
 
 T0 = datetime(2022, 1, 9, 7, 0)
 QUICK = WorkerSettings(replan=ReplanSettings(time_limit=2.0))
@@ -45,17 +45,6 @@ def locked() -> OperationalError:
     return OperationalError(
         "UPDATE apscheduler_jobs", {}, sqlite3.OperationalError("database is locked")
     )
-
-
-def wait_for(what: Callable[[], Any], limit: float = 180.0, detail: Callable[[], str] = str) -> Any:
-    """Poll ``what`` until it is truthy; a guard against hanging, not a timing check."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting after {limit:g} s: {detail()}")
 
 
 def seeded(engine) -> None:  # type: ignore[no-untyped-def]

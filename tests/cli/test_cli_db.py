@@ -14,7 +14,7 @@ import pytest
 
 from natsched.db import add_parser
 from scheduler.spec_io import load_instance
-from tests.store.conftest import fingerprint
+from tests.support.db import fingerprint
 
 UPLOADS = Path("fixtures/demo/uploads")
 # late on the fixture's day: every window has begun and none is older than the cold chain

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from scheduler.ingest.upload import IngestSettings, upload
 from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction
 from scheduler.store.world import export_instance
-from tests.store import badfiles
-from tests.store.conftest import fingerprint
-
-NOW = datetime(2022, 1, 9, 7, 50)
-LOOSE = IngestSettings(max_future_hours=24)
-UPLOADS = Path("fixtures/demo/uploads")
-
-
-def send(engine, path_or_bytes, county, **kw):
-    if isinstance(path_or_bytes, Path):
-        data, name = path_or_bytes.read_bytes(), path_or_bytes.name
-    else:
-        data, name = path_or_bytes, kw.pop("filename", f"{county}.csv")
-    kw.setdefault("settings", LOOSE)
-    with transaction(engine) as s:
-        return upload(s, data, name, county, user=f"office-{county}", now=NOW, **kw)
+from tests.support import badfiles
+from tests.support.db import fingerprint
+from tests.support.uploads import UPLOADS, send
 
 
 def test_whole_preset_ingests_and_exports_the_generated_instance(engine, demo_world, tmp_path):

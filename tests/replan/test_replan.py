@@ -6,9 +6,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from builders import batch as tiny_batch
-from builders import lab as tiny_lab
-from builders import problem as tiny_problem
 from sqlalchemy import select
 
 from scheduler.domain import Chunk, Plan
@@ -30,6 +27,9 @@ from scheduler.spec_io import load_instance
 from scheduler.store import models as m
 from scheduler.store.db import transaction
 from scheduler.store.world import seed
+from tests.support.builders import batch as tiny_batch
+from tests.support.builders import lab as tiny_lab
+from tests.support.builders import problem as tiny_problem
 
 T0 = datetime(2022, 1, 9, 8, 0)
 FAST = ReplanSettings(time_limit=3.0, seed=1)

@@ -1,4 +1,8 @@
-"""Databases for the store and ingestion tests: SQLite always, PostgreSQL when configured.
+"""Databases for the tests of the services: SQLite always, PostgreSQL when configured.
+
+The fixtures (``db_url``, ``engine``, ``demo_world``) are registered for every folder
+by ``pytest_plugins`` in tests/conftest.py; ``fingerprint`` and ``pg_schema`` are
+imported.
 
 ``NATSCHED_TEST_DATABASE_URL`` (set by .ci/run) adds PostgreSQL. Without it
 the PostgreSQL cases are not generated (the run's header says so, and a CI

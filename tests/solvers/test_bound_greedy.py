@@ -9,11 +9,11 @@ last slot is slot k has its result at 10:00 + k h.
 from __future__ import annotations
 
 import pytest
-from builders import at, batch, lab, problem
 
 from scheduler.network import Network
 from scheduler.solvers.bounds import exact_bound
 from scheduler.solvers.greedy import greedy
+from tests.support.builders import at, batch, lab, problem
 
 
 def bound_and_greedy(p) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from scheduler.store import models as m
 from scheduler.store.db import make_engine, transaction
-from tests.store.test_ingest import UPLOADS, send
+from tests.support.uploads import UPLOADS, send
 
 # the package's ``upload`` is the function; the module is needed for its steps
 upload_module = importlib.import_module("scheduler.ingest.upload")

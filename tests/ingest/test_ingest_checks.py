@@ -8,8 +8,8 @@ from pathlib import Path
 from scheduler.ingest.format import COLUMNS
 from scheduler.ingest.upload import upload
 from scheduler.store.db import transaction
-from tests.store.conftest import fingerprint
-from tests.store.test_ingest import LOOSE, NOW, UPLOADS, send
+from tests.support.db import fingerprint
+from tests.support.uploads import LOOSE, NOW, UPLOADS, send
 
 DEMO = UPLOADS / "411001.csv"
 
