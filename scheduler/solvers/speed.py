@@ -34,7 +34,7 @@ from scheduler.network import IntArray, Network
 log = logging.getLogger(__name__)
 
 #: bump when the probe changes: older cached factors are then measured again
-PROBE_VERSION = 1
+PROBE_VERSION = 2
 #: measured factors are kept within this range of the nominal machine
 FACTOR_RANGE = (0.05, 20.0)
 
@@ -124,9 +124,13 @@ class Factors:
     search: float = 1.0  # the numba queue kernel and the search's Python
 
 
-#: seconds the probe's parts take on the development machine (least of several best-of-4,
-#: 2026-12, with other work on its 2 cores)
-REFERENCE_SECONDS = Factors(flow=0.045, numpy=0.051, search=0.025)
+#: seconds the probe's parts take on the development machine (2 cores, AMD EPYC,
+#: 2026-12-08, idle: the least of three best-of-6 runs), where the nominal speeds
+#: hold: there the factors are 1 and a timed run forecasts at the nominal speeds
+REFERENCE_SECONDS = Factors(flow=0.0253, numpy=0.0292, search=0.0161)
+#: load average per core above which a probe counts as measured on a busy machine:
+#: its factors are provisional and measured again once the machine is quieter
+BUSY_LOAD = 0.5
 
 
 def _best_of(work: object, repeats: int) -> float:
@@ -246,6 +250,35 @@ def machine_key() -> str:
 _measured: dict[str, Factors] = {}
 
 
+def load_per_core() -> float:
+    """The last minute's load average per core (0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0] / max(os.cpu_count() or 1, 1)
+    except OSError:
+        return 0.0
+
+
+def _stale(entry: dict[str, object], load: float) -> bool:
+    """Measured on a busier machine than this one is now: worth measuring again.
+
+    Other work only slows the probe, so a busy probe underrates the machine,
+    and a cache written then would keep timed runs on cautious paths for good.
+    """
+    then = entry.get("load")
+    if not isinstance(then, (int, float)):
+        return False
+    return then > BUSY_LOAD and load < then / 2
+
+
+def _faster(old: Factors | None, new: Factors) -> Factors:
+    """Per kind of work, the faster of two measurements (load only ever slows one)."""
+    if old is None:
+        return new
+    return Factors(
+        **{f.name: max(getattr(old, f.name), getattr(new, f.name)) for f in fields(Factors)}
+    )
+
+
 def _read_cache(path: Path, key: str) -> tuple[dict[str, object], Factors | None]:
     """The cache's entries, and this machine's factors when it holds sound ones."""
     try:
@@ -279,17 +312,22 @@ def machine_factors(directory: Path | None = None) -> Factors:
         return _measured[key]
     path = (cache_dir() if directory is None else directory) / "speed.json"
     cached, factors = _read_cache(path, key)
-    if factors is None:
+    load = load_per_core()
+    entry = cached.get(key)
+    if factors is None or (isinstance(entry, dict) and _stale(entry, load)):
         t0 = time.perf_counter()
-        factors = probe()
+        measured = probe()
         log.info(
-            "speed probe (%.2f s): flow x%.2f, numpy x%.2f, search x%.2f of the nominal machine",
+            "speed probe (%.2f s, load %.2f a core): flow x%.2f, numpy x%.2f, search x%.2f "
+            "of the nominal machine",
             time.perf_counter() - t0,
-            factors.flow,
-            factors.numpy,
-            factors.search,
+            load,
+            measured.flow,
+            measured.numpy,
+            measured.search,
         )
-        cached[key] = asdict(factors)
+        factors = _faster(factors, measured)
+        cached[key] = {**asdict(factors), "load": round(load, 3)}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -56,3 +56,38 @@ def test_an_unwritable_cache_is_only_logged(tmp_path, caplog):
         got = machine_factors(blocker / "natsched")  # a directory under a file
     assert isinstance(got.flow, float)
     assert "not written" in caplog.text
+
+
+def _cache_with(tmp_path, **entry):
+    (tmp_path / "speed.json").write_text(json.dumps({machine_key(): entry}))
+
+
+def test_a_probe_from_a_busy_machine_is_measured_again_when_it_is_quiet(tmp_path, monkeypatch):
+    from scheduler.solvers import speed
+
+    measured = Factors(flow=1.5, numpy=0.4, search=1.0)
+    monkeypatch.setattr(speed, "probe", lambda: measured)
+    # written at a load of 1.8 a core: provisional; now the machine is idle
+    _cache_with(tmp_path, flow=0.6, numpy=0.7, search=1.2, load=1.8)
+    monkeypatch.setattr(speed, "load_per_core", lambda: 0.1)
+    got = machine_factors(tmp_path)
+    # per kind of work the faster of the two: load only ever slows a probe
+    assert got == Factors(flow=1.5, numpy=0.7, search=1.2)
+    stored = json.loads((tmp_path / "speed.json").read_text())[machine_key()]
+    assert stored == {"flow": 1.5, "numpy": 0.7, "search": 1.2, "load": 0.1}
+
+
+@pytest.mark.parametrize(("then", "now"), [(0.2, 0.0), (1.8, 1.2), (None, 0.0)])
+def test_a_quiet_or_no_quieter_probe_is_kept(tmp_path, monkeypatch, then, now):
+    from scheduler.solvers import speed
+
+    def no_probe() -> Factors:
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(speed, "probe", no_probe)
+    monkeypatch.setattr(speed, "load_per_core", lambda: now)
+    entry = {"flow": 0.6, "numpy": 0.7, "search": 1.2}
+    if then is not None:
+        entry["load"] = then
+    _cache_with(tmp_path, **entry)
+    assert machine_factors(tmp_path) == Factors(flow=0.6, numpy=0.7, search=1.2)
