@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -32,11 +31,13 @@ from webui.jobs import job_dict, jobs_of
 from webui.labels import current_lang
 from webui.labels import say as _t
 from webui.planner import replan_job
-from webui.views import ops_admin, planview
+
+# ops_admin's routes join the blueprint when it is imported
+from webui.views import ops_admin, planview  # noqa: F401
+from webui.views.ops_bp import bp
 from webui.views.ops_figures import figures
 from webui.views.planview import VersionInfo
 
-bp = Blueprint("ops", __name__, url_prefix="/ops")
 AUDIT_PAGE = 100
 _FIG_LOCK = threading.Lock()
 
@@ -254,9 +255,6 @@ def audit() -> Any:
         user=user,
         action=action,
     )
-
-
-ops_admin.register(bp)
 
 
 def init_app(app: Flask) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import (
-    Blueprint,
     abort,
     flash,
     redirect,
@@ -28,6 +27,7 @@ from webui.auth import principal, roles_required
 from webui.clock import now as _now
 from webui.labels import refusal
 from webui.labels import say as _t
+from webui.views.ops_bp import bp
 
 SITES_PAGE = 200
 
@@ -59,6 +59,8 @@ def parse_lab_form(form: Any) -> tuple[dict[str, Any], list[str]]:
     return values, errors
 
 
+@bp.route("/admin/labs/<lab_id>", methods=["GET", "POST"])
+@roles_required("ops")
 def lab_edit(lab_id: str) -> Any:
     s = db.session()
     lab = s.get(m.Lab, lab_id)
@@ -108,6 +110,8 @@ def lab_edit(lab_id: str) -> Any:
     return redirect(url_for("ops.admin") + "#labs")
 
 
+@bp.get("/admin/sites/")
+@roles_required("ops")
 def sites() -> Any:
     s = db.session()
     page = max(1, request.args.get("page", 1, type=int) or 1)
@@ -138,14 +142,3 @@ def sites() -> Any:
         county=county,
         counties=s.scalars(select(m.County).order_by(m.County.code)).all(),
     )
-
-
-def register(bp: Blueprint) -> None:
-    """Add the lab and site administration routes to the ops blueprint."""
-    bp.add_url_rule(
-        "/admin/labs/<lab_id>",
-        endpoint="lab_edit",
-        view_func=roles_required("ops")(lab_edit),
-        methods=["GET", "POST"],
-    )
-    bp.add_url_rule("/admin/sites/", endpoint="sites", view_func=roles_required("ops")(sites))
