@@ -268,7 +268,7 @@ def undoable(session: Session, *, now: datetime) -> dict[str, rules.StatusChange
 
 
 def undo_batch_status(
-    session: Session, batch_id: str, *, now: datetime, user: str = ""
+    session: Session, batch_id: str, *, now: datetime, user: str = "", note: str = ""
 ) -> rules.StatusChange:
     """Undo a box's last status change within ``rules.UNDO_WINDOW``; returns the change undone.
 
@@ -300,6 +300,7 @@ def undo_batch_status(
         lab=b.pinned_lab,
         undone=last.status,
         undone_at=last.at.isoformat(),
+        note=note,
     )
     request_replan(session, now, f"batch {batch_id} {last.status} undone")
     session.flush()

@@ -49,7 +49,8 @@ OUTAGE_REACH = timedelta(days=366)
 HOURS = (0, 24)
 #: how long a box's status change may be undone: long enough to notice a wrong click,
 #: short enough that no courier or re-plan has acted on the new state for long
-UNDO_WINDOW = timedelta(minutes=10)
+UNDO_WINDOW_MINUTES = 10
+UNDO_WINDOW = timedelta(minutes=UNDO_WINDOW_MINUTES)
 
 _RANK: dict[str, int] = {s: i for i, s in enumerate(BATCH_STATES)}
 
@@ -239,7 +240,7 @@ def undo(batch_id: str, current: str, last: StatusChange | None, *, now: datetim
     if last.previous is None:
         raise nothing
     if now - last.at > UNDO_WINDOW:
-        minutes = int(UNDO_WINDOW.total_seconds() // 60)
+        minutes = UNDO_WINDOW_MINUTES
         raise RuleViolation(
             "status",
             "batch_status.undo_expired",

@@ -316,7 +316,7 @@ def box(lab_id: str, batch_id: str) -> Any:
             lab=lab,
             batch_id=batch_id,
             day=day,
-            minutes=int(rules.UNDO_WINDOW.total_seconds() // 60),
+            minutes=rules.UNDO_WINDOW_MINUTES,
         )
     who = principal()
     assert who is not None
