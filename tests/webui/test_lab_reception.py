@@ -55,6 +55,8 @@ def test_scan_receives_the_box_and_shows_it_on_top(app, as_role, lab_ids):
     assert _state(app, bid)[:2] == ("received", lab_ids[0])
     assert shown(r.text)[0] == bid and 'data-testid="scanned"' in r.text
     assert 'class="scan-said scan-ok"' in r.text and bid in _said(r.text)
+    # its undo right there, beside the receipt
+    assert f'/boxes/{bid}/undo" class="actions undo"' in r.text.split('data-testid="scan-undo"')[0]
     # the field is empty and focused for the next box
     field = r.text.split('id="scan-code"')[1].split(">")[0]
     assert "autofocus" in field and "value=" not in field
@@ -78,7 +80,7 @@ def test_each_scan_refusal_is_loud_names_the_code_and_changes_nothing(app, as_ro
         r = _scan(c, lab_ids[0], code, lang)
         assert 'class="scan-said scan-error" role="alert"' in r.text, code
         assert said[lang] in _said(r.text), (code, _said(r.text))
-        assert 'data-testid="scanned"' not in r.text
+        assert 'data-testid="scanned"' not in r.text and 'data-testid="scan-undo"' not in r.text
     assert {b: _state(app, b) for b in (mine, theirs)} == before
 
 
