@@ -112,3 +112,34 @@ def test_receive_by_scanning_then_undo(server, page_as, lang, viewport):
     assert row.locator("[data-testid=mark-received]").count() == 1
     assert row.locator("[data-testid=undo]").count() == 0
     shot(page, f"{name}-undone")
+
+
+def test_resulted_asks_first_and_the_printable_sheet_has_a_sign_off_column(server, page_as):
+    lab_id = _busiest_labs(server.db_url, len(CASES) + 1)[-1]
+    page = page_as(f"lab-{lab_id}")
+    page.goto(f"{server.url}/lab/{lab_id}/")
+    row = page.locator(
+        f"[data-testid=schedule] tr[data-batch]:not([data-batch^=B{COUNTY}-])"
+        ":has([data-testid=mark-resulted])"
+    ).last
+    batch = row.get_attribute("data-batch")
+    assert batch
+    row.locator("[data-testid=mark-resulted]").click()
+    # a page of its own asks once more; nothing changed yet
+    page.wait_for_selector("[data-testid=confirm-resulted]")
+    assert batch in page.locator("h1").inner_text()
+    assert _status(server.db_url, batch)[0] == "planned"
+    shot(page, "lab-confirm-resulted")
+    page.click("[data-testid=confirm-yes]")
+    page.wait_for_selector(".flash-ok")
+    assert _status(server.db_url, batch)[0] == "resulted"
+    # the resulted box stays on the page while its undo is open
+    page.locator(f"tr[data-batch='{batch}'] [data-testid=undo]").click()
+    page.wait_for_selector(".flash-ok")
+    assert _status(server.db_url, batch) == ("planned", None)
+
+    page.goto(f"{server.url}/lab/{lab_id}/?print=1&lang=zh")
+    assert page.locator("th.sign-off").inner_text() == "核对签字"
+    assert page.locator("td.sign-off .tick-box").count() == page.locator("tr[data-batch]").count()
+    assert page.locator("[data-testid=totals]").inner_text().startswith("合计")
+    shot(page, "lab-printable-zh")
