@@ -62,6 +62,8 @@ document.addEventListener("DOMContentLoaded", () => {
   refocus();
 });
 // a click elsewhere (not on a control) gives the focus back to the scan field
+// (not on a touch screen, where each focus would raise the on-screen keyboard)
 document.addEventListener("click", (ev) => {
+  if (window.matchMedia && window.matchMedia("(pointer: coarse)").matches) return;
   if (!ev.target.closest("a, button, input, select, textarea, label, summary")) refocus();
 });
