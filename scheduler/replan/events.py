@@ -6,7 +6,6 @@ Time is passed in. Every event writes an audit row and sets the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -232,23 +231,17 @@ def _change(row: m.AuditLog) -> rules.StatusChange:
     )
 
 
-def last_changes(
-    session: Session, batch_ids: Iterable[str] | None = None, *, since: datetime
-) -> dict[str, rules.StatusChange]:
-    """Each box's last change since ``since`` (all boxes changed then, or those given)."""
-    stmt = (
-        select(m.AuditLog)
-        .where(m.AuditLog.at >= since, m.AuditLog.action.in_(BOX_ACTIONS))
-        .order_by(m.AuditLog.id)
-    )
-    if batch_ids is not None:
-        stmt = stmt.where(m.AuditLog.target.in_(list(batch_ids)))
-    return {row.target: _change(row) for row in session.scalars(stmt)}
-
-
 def undoable(session: Session, *, now: datetime) -> dict[str, rules.StatusChange]:
     """The boxes whose last status change may still be undone now, with that change."""
-    changes = last_changes(session, since=now - rules.UNDO_WINDOW)
+    # each box's last change in the window (rows in order: a later one replaces it)
+    changes = {
+        row.target: _change(row)
+        for row in session.scalars(
+            select(m.AuditLog)
+            .where(m.AuditLog.at >= now - rules.UNDO_WINDOW, m.AuditLog.action.in_(BOX_ACTIONS))
+            .order_by(m.AuditLog.id)
+        )
+    }
     if not changes:
         return {}
     current: dict[str, str] = {
