@@ -12,10 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from scheduler.replan import events
 from scheduler.store import models as m
 from scheduler.store import rules
 from tests.support.lab import first_slots, shown
-from tests.support.web import token_of
+from tests.support.web import NOW, token_of
+from webui import db
 
 
 def _box(app, lab: str) -> str:  # type: ignore[no-untyped-def]
@@ -25,8 +27,6 @@ def _box(app, lab: str) -> str:  # type: ignore[no-untyped-def]
 def _state(app, bid: str) -> tuple[str, str | None, int]:  # type: ignore[no-untyped-def]
     """The box's status, pinned lab and number of audit rows."""
     with app.app_context():
-        from webui import db
-
         s = db.session()
         b = s.get(m.Batch, bid)
         n = s.scalar(select(func.count()).where(m.AuditLog.target == bid))
@@ -133,8 +133,6 @@ def test_undo_shows_in_the_window_restores_and_audits(app, as_role, lab_ids):
     assert f"{bid} is planned again" in r.text
     assert _state(app, bid)[:2] == ("planned", None)
     with app.app_context():
-        from webui import db
-
         last = (
             db.session()
             .scalars(
@@ -161,8 +159,6 @@ def test_undo_is_gone_after_the_window_and_refused_in_both_languages(app, as_rol
     tok = token_of(c, page)
     c.post(f"/lab/{lab_ids[0]}/boxes/{bid}", data={"csrf_token": tok, "action": "received"})
     with app.app_context():
-        from webui import db
-
         s = db.session()
         row = s.scalars(select(m.AuditLog).where(m.AuditLog.target == bid)).one()
         row.at -= rules.UNDO_WINDOW + timedelta(seconds=1)
@@ -188,3 +184,15 @@ def test_undo_of_another_labs_box_is_forbidden(app, as_role, lab_ids):
         c.post(f"/lab/{lab_ids[1]}/boxes/{theirs}/undo", data={"csrf_token": tok}).status_code
         == 403
     )
+
+
+def test_scan_refuses_a_box_picked_up_for_another_lab_though_planned_here(app, as_role, lab_ids):
+    bid = _box(app, lab_ids[0])
+    with app.app_context():
+        s = db.session()
+        # the courier took it to the other lab; the published plan does not know yet
+        events.batch_status(s, bid, "picked_up", now=NOW, lab_id=lab_ids[1])
+        s.commit()
+    r = _scan(as_role("lab"), lab_ids[0], bid)
+    assert f"goes to {lab_ids[1]}, not this lab" in _said(r.text)
+    assert _state(app, bid)[:2] == ("picked_up", lab_ids[1])

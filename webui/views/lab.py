@@ -279,22 +279,26 @@ def schedule(lab_id: str) -> Any:
     )
 
 
-def _lab_of(b: m.Batch) -> str | None:
-    """Where a box goes: its pinned lab, else its lab in the published plan."""
-    if b.pinned_lab is not None:
-        return b.pinned_lab
+def _planned_lab(b: m.Batch) -> str | None:
+    """The box's lab in the published plan."""
     s = db.session()
     version = planview.current(s)
     oc = planview.of_batch(s, version.id, b.batch_id) if version is not None else None
     return oc.lab_id if oc is not None else None
 
 
+def _lab_of(b: m.Batch) -> str | None:
+    """Where a box goes: its pinned lab, else its lab in the published plan."""
+    return b.pinned_lab if b.pinned_lab is not None else _planned_lab(b)
+
+
 def _box_here(lab: m.Lab, batch_id: str) -> m.Batch:
-    """One of this lab's boxes (pinned here, or planned here and not pinned elsewhere)."""
+    """One of this lab's boxes: pinned here, or planned here (the plan may not yet know of a
+    pin, and the coordinator has the box in hand)."""
     b = db.session().get(m.Batch, batch_id)
     if b is None:
         abort(404)
-    if _lab_of(b) != lab.lab_id:
+    if lab.lab_id not in (b.pinned_lab, _planned_lab(b)):
         abort(403)
     return b
 
