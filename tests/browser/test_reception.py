@@ -76,6 +76,8 @@ def test_receive_by_scanning_then_undo(server, page_as, lang, viewport):
     batch = rows.last.get_attribute("data-batch")
     assert batch and _status(server.db_url, batch) == ("planned", None)
 
+    # lab.js swaps the page in place: a mark on this window survives every scan below
+    page.evaluate("window.notReloaded = true")
     # a code that is no box: said loudly, the field emptied and focused for the next scan
     page.keyboard.type("NO-SUCH-BOX")
     page.keyboard.press("Enter")
@@ -94,6 +96,7 @@ def test_receive_by_scanning_then_undo(server, page_as, lang, viewport):
     assert top.get_attribute("data-testid") == "scanned"
     assert _status(server.db_url, batch) == ("received", lab_id)
     assert _focused(page) == "scan-code"
+    assert page.evaluate("window.notReloaded") is True
     # nothing wider than the screen but the tables' own scroll boxes
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"] + 1, width
