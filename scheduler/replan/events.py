@@ -13,7 +13,7 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from scheduler.domain import PLANNED
+from scheduler.domain import PLANNED, RECEIVED
 from scheduler.store import models as m
 from scheduler.store import rules
 from scheduler.store.errors import EventError, RuleViolation
@@ -183,13 +183,121 @@ def batch_status(
     if b is None:
         raise EventError(f"unknown batch {batch_id!r}")
     status = rules.batch_state(batch_id, b.status, status)
+    # what it replaces, so that an undo restores it exactly
+    previous, previous_lab = b.status, b.pinned_lab
     if lab_id is not None:
         if session.get(m.Lab, lab_id) is None:
             raise EventError(f"unknown lab {lab_id!r}")
         b.pinned_lab = lab_id
     b.status = status
-    _audit(session, now, user, "batch status", batch_id, status=status, lab=lab_id)
+    _audit(
+        session,
+        now,
+        user,
+        rules.STATUS_ACTION,
+        batch_id,
+        status=status,
+        lab=lab_id,
+        previous=previous,
+        previous_lab=previous_lab,
+    )
     request_replan(session, now, f"batch {batch_id} {status}")
+
+
+def receive_scanned(
+    session: Session, batch_id: str, *, now: datetime, user: str = "", lab_id: str
+) -> None:
+    """A box scanned at ``lab_id``'s reception: received, once (a second scan is refused)."""
+    b = session.get(m.Batch, batch_id)
+    if b is None:
+        raise EventError(f"unknown batch {batch_id!r}")
+    rules.first_receipt(batch_id, b.status)
+    batch_status(session, batch_id, RECEIVED, now=now, user=user, lab_id=lab_id)
+
+
+#: the audit actions that change a box: the last of them is what an undo would undo
+BOX_ACTIONS = (rules.STATUS_ACTION, rules.UNDO_ACTION, "pin", "positive pool")
+
+
+def _change(row: m.AuditLog) -> rules.StatusChange:
+    d = row.detail or {}
+    previous = d.get("previous")
+    return rules.StatusChange(
+        action=row.action,
+        at=row.at,
+        status=str(d.get("status", "")),
+        previous=previous if isinstance(previous, str) else None,
+        previous_lab=d.get("previous_lab"),
+    )
+
+
+def undoable(session: Session, *, now: datetime) -> dict[str, rules.StatusChange]:
+    """The boxes whose last status change may still be undone now, with that change."""
+    # each box's last change in the window (rows in order: a later one replaces it)
+    changes = {
+        row.target: _change(row)
+        for row in session.scalars(
+            select(m.AuditLog)
+            .where(m.AuditLog.at >= now - rules.UNDO_WINDOW, m.AuditLog.action.in_(BOX_ACTIONS))
+            .order_by(m.AuditLog.id)
+        )
+    }
+    if not changes:
+        return {}
+    current: dict[str, str] = {
+        bid: status
+        for bid, status in session.execute(
+            select(m.Batch.batch_id, m.Batch.status).where(m.Batch.batch_id.in_(list(changes)))
+        )
+    }
+    out = {}
+    for bid, change in changes.items():
+        try:
+            rules.undo(bid, current.get(bid, ""), change, now=now)
+        except RuleViolation:
+            continue
+        out[bid] = change
+    return out
+
+
+def undo_batch_status(
+    session: Session, batch_id: str, *, now: datetime, user: str = "", note: str = ""
+) -> rules.StatusChange:
+    """Undo a box's last status change within ``rules.UNDO_WINDOW``; returns the change undone.
+
+    The state and pinned lab it replaced come back exactly, the undo is audited
+    (who, when, what it undid) and a re-plan is asked for, as for the change itself.
+    """
+    # locked (on PostgreSQL) so that two undo clicks cannot both restore
+    b = session.get(m.Batch, batch_id, with_for_update=True)
+    if b is None:
+        raise EventError(f"unknown batch {batch_id!r}")
+    row = session.scalars(
+        select(m.AuditLog)
+        .where(m.AuditLog.target == batch_id, m.AuditLog.action.in_(BOX_ACTIONS))
+        .order_by(m.AuditLog.id.desc())
+        .limit(1)
+    ).first()
+    last = _change(row) if row is not None else None
+    rules.undo(batch_id, b.status, last, now=now)
+    assert last is not None and last.previous is not None
+    b.status = rules.known_state(last.previous)
+    b.pinned_lab = last.previous_lab
+    _audit(
+        session,
+        now,
+        user,
+        rules.UNDO_ACTION,
+        batch_id,
+        status=b.status,
+        lab=b.pinned_lab,
+        undone=last.status,
+        undone_at=last.at.isoformat(),
+        note=note,
+    )
+    request_replan(session, now, f"batch {batch_id} {last.status} undone")
+    session.flush()
+    return last
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,23 @@ Codes and their ``params``:
 - ``batch_status.unknown``: ``status`` is none of ``states``;
 - ``batch_status.backwards``: ``batch`` is ``status`` and cannot go back ``to``;
 - ``batch_status.unpin_after_pickup``: ``batch`` is ``status``, past planned;
+- ``batch_status.already_received``: a box scanned at reception is already ``status``;
+- ``batch_status.nothing_to_undo``: ``batch`` has no status change that can be undone
+  (none recorded, or the last one was already undone);
+- ``batch_status.undo_expired``: ``batch`` became ``status`` at ``at``, more than
+  ``minutes`` ago;
+- ``batch_status.undo_superseded``: a later change (``action``) was made to ``batch``;
 - ``positive.single_tubes``: ``batch`` holds single tubes, no pools to retest;
 - ``positive.out_of_range``: ``value`` positive tubes, not in ``lo..hi`` (the box's tubes).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, get_args
 
-from scheduler.domain import BATCH_STATES, PLANNED, BatchState
+from scheduler.domain import BATCH_STATES, PLANNED, RECEIVED, BatchState
 from scheduler.store.errors import RuleViolation
 
 LabChange = Literal["capacity", "outage", "normal"]
@@ -40,6 +47,10 @@ MAX_CAPACITY_PER_HOUR = 100_000
 OUTAGE_REACH = timedelta(days=366)
 #: a lab's opening and closing hours (SPEC: 0..24; closing before opening wraps midnight)
 HOURS = (0, 24)
+#: how long a box's status change may be undone: long enough to notice a wrong click,
+#: short enough that no courier or re-plan has acted on the new state for long
+UNDO_WINDOW_MINUTES = 10
+UNDO_WINDOW = timedelta(minutes=UNDO_WINDOW_MINUTES)
 
 _RANK: dict[str, int] = {s: i for i, s in enumerate(BATCH_STATES)}
 
@@ -173,3 +184,69 @@ def positive_pool(batch_id: str, *, pool_size: int, tubes: int, positive_tubes: 
             batch=batch_id,
         )
     _within("positive_tubes", "positive.out_of_range", positive_tubes, 1, tubes)
+
+
+def first_receipt(batch_id: str, current: str) -> None:
+    """A box scanned at reception: only one not yet received (a second scan is a mix-up)."""
+    if _RANK.get(current, 0) >= _RANK[RECEIVED]:
+        raise RuleViolation(
+            "batch_id",
+            "batch_status.already_received",
+            f"batch {batch_id} is already {current}",
+            batch=batch_id,
+            status=current,
+        )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The last recorded change of a box (its audit row), as an undo needs it.
+
+    ``previous`` and ``previous_lab`` are the state and pinned lab it replaced;
+    ``None`` for ``previous`` when the row did not record it (nothing to restore).
+    """
+
+    action: str
+    at: datetime
+    status: str
+    previous: str | None
+    previous_lab: str | None
+
+
+#: the audit action of a box's status change, and of its undo
+STATUS_ACTION = "batch status"
+UNDO_ACTION = "batch status undo"
+
+
+def undo(batch_id: str, current: str, last: StatusChange | None, *, now: datetime) -> None:
+    """A box's last change may be undone: a status change, still the box's state, within
+    ``UNDO_WINDOW`` of now."""
+    nothing = RuleViolation(
+        "status",
+        "batch_status.nothing_to_undo",
+        f"batch {batch_id} has no status change to undo",
+        batch=batch_id,
+    )
+    if last is None or last.action == UNDO_ACTION:
+        raise nothing
+    if last.action != STATUS_ACTION or last.status != current:
+        raise RuleViolation(
+            "status",
+            "batch_status.undo_superseded",
+            f"batch {batch_id} was changed since ({last.action})",
+            batch=batch_id,
+            action=last.action,
+        )
+    if last.previous is None:
+        raise nothing
+    if now - last.at > UNDO_WINDOW:
+        minutes = UNDO_WINDOW_MINUTES
+        raise RuleViolation(
+            "status",
+            "batch_status.undo_expired",
+            f"batch {batch_id} became {current} more than {minutes} minutes ago",
+            batch=batch_id,
+            status=current,
+            at=last.at,
+            minutes=minutes,
+        )

@@ -22,18 +22,12 @@ from scheduler.store import rules
 from scheduler.store.db import transaction
 from scheduler.store.errors import EventError, RuleViolation
 from scheduler.store.world import seed
+from tests.support.refusals import refused
 
 NOW = datetime(2022, 1, 9, 8, 0)
 REACH = rules.OUTAGE_REACH
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
-
-
-def refused(code: str, call, *args, **kwargs) -> RuleViolation:  # type: ignore[no-untyped-def]
-    with pytest.raises(RuleViolation) as info:
-        call(*args, **kwargs)
-    assert info.value.code == code, info.value
-    return info.value
 
 
 # ---------------------------------------------------------------------------

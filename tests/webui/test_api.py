@@ -512,6 +512,40 @@ def test_batch_status_moves_forward_only(app, world):
         assert [a["status"] for a in audit] == ["picked_up", "received"]
 
 
+def test_batch_status_undo_restores_the_last_change_within_the_window(app, world):
+    lab = as_bearer(app, "lab")
+    url = f"{API}/batches/{world.lab_batch}/status"
+    ok(lab.post(url, json={"status": "picked_up", "lab_id": world.own_lab}))
+    ok(lab.post(url, json={"status": "received"}))
+    r = ok(lab.post(f"{url}/undo", json={"note": "scanned the wrong box"}))
+    assert (r["status"], r["pinned_lab"]) == ("picked_up", world.own_lab)
+    # the undo is the last change: nothing more to undo, the pickup stays
+    err = assert_error(lab.post(f"{url}/undo"), 409)
+    assert err["details"][0]["type"] == "batch_status.nothing_to_undo"
+    ok(lab.post(url, json={"status": "received"}))
+    with app.app_context():
+        s = db.session()
+        row = s.scalars(
+            select(m.AuditLog)
+            .where(m.AuditLog.target == world.lab_batch)
+            .order_by(m.AuditLog.id.desc())
+        ).first()
+        row.at = row.at.replace(year=row.at.year - 1)
+        s.commit()
+        undo = s.scalars(
+            select(m.AuditLog.detail).where(m.AuditLog.action == "batch status undo")
+        ).one()
+        assert undo["note"] == "scanned the wrong box" and undo["undone"] == "received"
+    err = assert_error(lab.post(f"{url}/undo"), 409)
+    assert err["details"][0]["type"] == "batch_status.undo_expired"
+    assert ok(lab.get(f"{API}/batches/{world.lab_batch}"))["status"] == "received"
+    # another lab's box is not found for a lab, a county may not undo
+    assert_error(lab.post(f"{API}/batches/{world.other_lab_batch}/status/undo"), 404)
+    assert_error(as_bearer(app, "county").post(f"{url}/undo"), 403)
+    doc = ok(as_bearer(app, "ops").get(f"{API}/openapi.json"))
+    assert "post" in doc["paths"]["/api/v1/batches/{batch_id}/status/undo"]
+
+
 def test_positive_pool_makes_an_urgent_retest(app, world):
     lab = as_bearer(app, "lab")
     url = f"{API}/batches/{world.lab_batch}/positive-pool"

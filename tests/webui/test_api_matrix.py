@@ -103,6 +103,10 @@ TABLE: dict[tuple[str, str], Entry] = {
         other=_all(401, 200, 403, 404),
         json={"status": "picked_up"},
     ),
+    # undoes the status change just made by the row above
+    ("api.undo_batch_status", "POST"): Entry(
+        own=_all(401, 200, 403, 200), other=_all(401, 200, 403, 404), json={}
+    ),
     ("api.positive_pool", "POST"): Entry(
         own=_all(401, 201, 403, 201), other=_all(401, 201, 403, 404), json={}
     ),

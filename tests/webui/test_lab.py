@@ -10,28 +10,17 @@ from datetime import datetime, timedelta
 import openpyxl
 from sqlalchemy import func, select
 
-from scheduler.replan.core import published
 from scheduler.store import models as m
+from tests.support.lab import first_slots, shown
 from tests.support.web import NOW, token_of
 
 
 def _first_slots(app, lab: str) -> dict[str, datetime]:
-    """Each box the published plan sends to ``lab``, with its first slot."""
-    with app.app_context():
-        from webui import db
-
-        s = db.session()
-        pub = published(s)
-        rows = s.execute(
-            select(m.PlanRow.batch_id, func.min(m.PlanRow.slot_start))
-            .where(m.PlanRow.plan_id == pub.id, m.PlanRow.lab_id == lab)
-            .group_by(m.PlanRow.batch_id)
-        )
-        return {bid: first for bid, first in rows}
+    return first_slots(app, lab)
 
 
 def _shown(html: str) -> set[str]:
-    return set(re.findall(r'<tr data-batch="([^"]+)"', html))
+    return set(shown(html))
 
 
 def test_schedule_shows_the_boxes_the_plan_sends_here(app, as_role, lab_ids):
@@ -158,9 +147,32 @@ def test_day_sheet_csv_and_xlsx_hold_the_same_rows(as_role, lab_ids):
         csv.reader(io.StringIO(c.get(f"/lab/{lab_ids[0]}/sheet.csv").data.decode("utf-8-sig")))
     )
     ws = openpyxl.load_workbook(io.BytesIO(c.get(f"/lab/{lab_ids[0]}/sheet.xlsx").data)).active
-    xrows = [[("" if v is None else str(v)) for v in r] for r in ws.iter_rows(values_only=True)]
-    assert rows[0][0] == "batch_id" and rows == xrows
+    xrows = [
+        [
+            "" if v is None else v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else str(v)
+            for v in r
+        ]
+        for r in ws.iter_rows(values_only=True)
+    ]
+    # the XLSX adds its totals row under the boxes
+    assert rows[0][0] == "batch_id" and rows == xrows[:-1]
     assert {r[0] for r in rows[1:]} == shown
+
+
+def test_xlsx_day_sheet_keeps_counts_and_times_as_such_and_totals_them(as_role, lab_ids):
+    c = as_role("lab")
+    ws = openpyxl.load_workbook(io.BytesIO(c.get(f"/lab/{lab_ids[0]}/sheet.xlsx").data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    tubes = rows[0].index("tubes")
+    boxes, total = rows[1:-1], rows[-1]
+    assert boxes and all(isinstance(r[tubes], int) for r in boxes)
+    assert all(isinstance(r[rows[0].index("result_due")], datetime) for r in boxes)
+    assert total[0] == f"Total ({len(boxes)})"
+    assert total[tubes] == sum(r[tubes] for r in boxes)
+    zh = c.get(f"/lab/{lab_ids[0]}/sheet.xlsx?lang=zh").data
+    assert openpyxl.load_workbook(io.BytesIO(zh)).active.cell(len(rows), 1).value == (
+        f"合计 ({len(boxes)})"
+    )
 
 
 def test_other_labs_are_forbidden(as_role, lab_ids):
@@ -318,3 +330,9 @@ def test_printable_view_has_no_navigation_or_forms(as_role, lab_ids):
     main = html.split("<main>")[1]
     assert "<tr data-batch=" in main
     assert 'name="action"' not in main and 'name="kind"' not in main
+    assert 'name="code"' not in main
+    # a column to tick and sign each box, and the day's totals under them
+    assert 'class="sign-off"' in main and main.count('class="tick-box"') == main.count(
+        "<tr data-batch="
+    )
+    assert 'data-testid="totals"' in main

@@ -150,7 +150,7 @@ def test_every_rule_and_box_state_has_its_label_in_both_languages():
     source = inspect.getsource(rules)
     codes = set(re.findall(r'RuleViolation\(\s*[^,]+,\s*"([a-z_]+\.[a-z_]+)"', source))
     codes |= set(re.findall(r'_within\(\s*[^,]+,\s*"([a-z_]+\.[a-z_]+)"', source))
-    assert len(codes) == 12, codes
+    assert len(codes) == 16, codes
     keys = {f"rule.{c}" for c in codes} | {f"common.status.{s}" for s in BATCH_STATES}
     assert keys <= LABELS.keys(), keys - LABELS.keys()
     assert {k for k in LABELS if k.startswith("rule.")} == {f"rule.{c}" for c in codes}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from scheduler.replan import events
 from scheduler.replan.core import published
 from scheduler.store import models as m
+from scheduler.store import rules
 from webui import db
 from webui.accounts import Principal
 from webui.api import schemas as sc
@@ -178,6 +179,29 @@ def batch_status(path: sc.BatchPath, body: sc.BatchStatusIn) -> Response:
         events.batch_status(
             s, b.batch_id, body.status, now=now(), user=p.username, lab_id=body.lab_id
         )
+    s.commit()
+    return answer(_batch_detail(b.batch_id))
+
+
+@route(
+    "POST",
+    f"{BATCH}/status/undo",
+    summary="Undo a batch's last status change, within minutes of it",
+    description=f"The state and pinned lab it replaced come back, audited as an undo, and a "
+    f"re-plan is asked for. Only the last change, within {rules.UNDO_WINDOW_MINUTES} minutes and "
+    "before any later change to the batch; otherwise a 409 naming the rule "
+    "(`batch_status.undo_expired`, `batch_status.undo_superseded`, "
+    "`batch_status.nothing_to_undo`).",
+    roles=("ops", "lab"),
+    responses={200: sc.BatchDetail},
+    errors=(409,),
+    tag="batches",
+)
+def undo_batch_status(path: sc.BatchPath, body: sc.BatchUndoIn) -> Response:
+    b, _, _ = _visible_batch(path.batch_id)
+    p, s = who(), db.session()
+    with refused_events():
+        events.undo_batch_status(s, b.batch_id, now=now(), user=p.username, note=body.note)
     s.commit()
     return answer(_batch_detail(b.batch_id))
 

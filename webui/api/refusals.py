@@ -19,7 +19,15 @@ from webui.errors import ApiError, json_error
 
 #: rules whose refusal depends on the stored state, not on the value sent
 CONFLICTS = frozenset(
-    {"batch_status.backwards", "batch_status.unpin_after_pickup", "positive.single_tubes"}
+    {
+        "batch_status.backwards",
+        "batch_status.unpin_after_pickup",
+        "batch_status.already_received",
+        "batch_status.nothing_to_undo",
+        "batch_status.undo_expired",
+        "batch_status.undo_superseded",
+        "positive.single_tubes",
+    }
 )
 
 

@@ -408,6 +408,18 @@ class BatchStatusIn(Strict):
     )
 
 
+class BatchUndoIn(Strict):
+    # the body may be left out, as ReplanIn's
+    model_config = ConfigDict(strict=True, extra="forbid", openapi_extra={"required": False})  # type: ignore[typeddict-unknown-key]
+
+    note: str = Field("", max_length=200, description="why it is undone, kept in the audit log")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_body(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
 class PositivePoolIn(Strict):
     positive_tubes: int = Field(
         1, le=10_000, json_schema_extra={"minimum": 1}, description="pooled tubes found positive"

@@ -60,4 +60,42 @@ LABELS: dict[str, tuple[str, str]] = {
         "超出检测能力（重新排程将调整）",
     ),
     "lab.status_saved": ("Saved; a re-plan follows.", "已保存，将重新排程。"),
+    "lab.undo": ("Undo", "撤销"),
+    "lab.undo_hint": (
+        "back to {status}, until {until}",
+        "退回{status}，{until} 前有效",
+    ),
+    "lab.undone": ("{batch} is {status} again.", "{batch} 已退回{status}。"),
+    "lab.confirm_title": ("Mark {batch} resulted?", "确认将 {batch} 标记为已出结果？"),
+    "lab.confirm_resulted": (
+        "The box leaves today's work and its results count as reported. "
+        "You can undo this for {minutes} minutes.",
+        "该样本箱将移出今日工作，结果视为已报告。{minutes} 分钟内可撤销。",
+    ),
+    "lab.confirm_yes": ("Yes, mark resulted", "确认已出结果"),
+    "lab.cancel": ("Cancel", "取消"),
+    "lab.scan_title": ("Scan to receive", "扫码接收"),
+    "lab.scan_label": (
+        "Box code (scan the label or type the box id, then Enter)",
+        "样本箱编码（扫描标签或输入箱号后按回车）",
+    ),
+    "lab.scan_submit": ("Receive", "接收"),
+    "lab.scan_ok": ("{batch} received at {time}.", "{batch} 已于 {time} 接收。"),
+    "lab.scan_empty": ("Nothing was scanned.", "未扫描到编码。"),
+    "lab.scan_unknown": (
+        "Not received: {code} is no known box. Check the label.",
+        "未接收：{code} 不是已知的样本箱，请核对标签。",
+    ),
+    "lab.scan_other_lab": (
+        "Not received: {code} goes to {lab}, not this lab. Set it aside for its lab.",
+        "未接收：{code} 应送往 {lab}，不是本实验室，请另行放置。",
+    ),
+    "lab.scan_unplanned": (
+        "Not received: {code} is not planned for this lab. Ask headquarters.",
+        "未接收：{code} 未安排到本实验室，请联系指挥部。",
+    ),
+    "lab.scan_refused": ("Not received: {reason}", "未接收：{reason}"),
+    "lab.just_scanned": ("just received", "刚接收"),
+    "lab.sign_off": ("Checked", "核对签字"),
+    "lab.total": ("Total", "合计"),
 }

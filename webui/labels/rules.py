@@ -39,6 +39,22 @@ LABELS: dict[str, tuple[str, str]] = {
         "{batch} is {status}: it stays with its lab.",
         "{batch} 已是{status}：不能离开其实验室。",
     ),
+    "rule.batch_status.already_received": (
+        "{batch} is already {status}: it was received before, check the box.",
+        "{batch} 已是{status}：此前已接收，请核对样本箱。",
+    ),
+    "rule.batch_status.nothing_to_undo": (
+        "{batch} has no status change to undo.",
+        "{batch} 没有可撤销的状态变更。",
+    ),
+    "rule.batch_status.undo_expired": (
+        "{batch} became {status} more than {minutes} minutes ago: it can no longer be undone.",
+        "{batch} 变为{status}已超过 {minutes} 分钟，不能再撤销。",
+    ),
+    "rule.batch_status.undo_superseded": (
+        "{batch} was changed since ({action}): its status change can no longer be undone.",
+        "{batch} 此后已有其他变更（{action}），不能再撤销其状态变更。",
+    ),
     "rule.positive.single_tubes": (
         "{batch} holds single tubes: a positive there is a case, not a pool.",
         "{batch} 为单采单检：阳性即为病例，无需混采复检。",

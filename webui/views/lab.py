@@ -23,6 +23,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 from markupsafe import Markup, escape
@@ -59,6 +60,8 @@ SHEET_COLUMNS = (
     "result_expected",
     "result_due",
 )
+#: the session key of the last scan's outcome, shown once beside the scan field
+SCAN_KEY = "lab_scan"
 #: what a spreadsheet may read as a formula: the ingest's list, and a leading tab or CR
 FORMULA_START = (*INGEST_FORMULA_START, "\t", "\r")
 
@@ -97,9 +100,20 @@ def _rows(
             m.Batch.pinned_lab == lab.lab_id, m.Batch.status.in_(AT_LAB_STATES)
         )
     ).all()
-    # a box the lab holds is today's work, whatever its planned slots
+    # a box the lab holds is today's work, whatever its planned slots; so is one it
+    # changed a moment ago (resulted, say), while that change may be undone
     today = start <= _now() < end
-    extra = [bid for bid in held if bid not in planned] if today else []
+    undo = events.undoable(s, now=_now()) if today else {}
+    recent = (
+        s.scalars(
+            select(m.Batch.batch_id).where(
+                m.Batch.pinned_lab == lab.lab_id, m.Batch.batch_id.in_(list(undo))
+            )
+        ).all()
+        if undo
+        else []
+    )
+    extra = [bid for bid in {*held, *recent} if bid not in planned] if today else []
     outcomes = dict(planned)
     if version and extra:
         outcomes.update(planview.of_batches(s, version.id, extra))
@@ -132,8 +146,9 @@ def _rows(
         b, site_name = batches[bid]
         oc = outcomes.get(bid)
         at_this_lab = oc is not None and oc.lab_id == lab.lab_id
-        if bid not in planned and b.status not in AT_LAB_STATES:
+        if bid not in planned and b.status not in AT_LAB_STATES and bid not in undo:
             continue
+        change = undo.get(bid)
         out.append(
             {
                 "batch_id": bid,
@@ -154,6 +169,8 @@ def _rows(
                 "pooled": (b.people or b.tubes) > b.tubes,
                 # the marks ahead of the box (marking its own state again changes nothing)
                 "next": [a for a in MARKS if a != b.status and rules.may_move(b.status, a)],
+                # the undo of its last status change: back to which state, until when
+                "undo": (change.previous, change.at + rules.UNDO_WINDOW) if change else None,
             }
         )
     out.sort(key=_order)
@@ -224,6 +241,12 @@ def _svg(points: list[dict[str, Any]]) -> dict[str, Any]:
     return {"bars": bars, "w": w, "h": h, "top": top, "svg": Markup("".join(parts))}
 
 
+def _scanned_first(rows: list[dict[str, Any]], scanned: str) -> list[dict[str, Any]]:
+    """The box just received by a scan on top, so the person at reception sees it."""
+    top = [r for r in rows if r["batch_id"] == scanned]
+    return top + [r for r in rows if r["batch_id"] != scanned]
+
+
 @bp.get("/<lab_id>/")
 @roles_required("lab", "ops")
 def schedule(lab_id: str) -> Any:
@@ -231,12 +254,16 @@ def schedule(lab_id: str) -> Any:
     which, start, end = _day()
     version = planview.current(db.session())
     points = _chart(lab, version, start, end)
+    scanned = request.args.get("scanned", "")
     return render_template(
         "lab/schedule.html",
         lab=lab,
         day=which,
         day_start=start,
-        rows=_rows(lab, version, start, end),
+        now=_now(),
+        scanned=scanned,
+        scan=session.pop(SCAN_KEY, None),
+        rows=_scanned_first(_rows(lab, version, start, end), scanned),
         chart=_svg(points),
         version=version,
         status_labels=status_labels(),
@@ -252,6 +279,30 @@ def schedule(lab_id: str) -> Any:
     )
 
 
+def _planned_lab(b: m.Batch) -> str | None:
+    """The box's lab in the published plan."""
+    s = db.session()
+    version = planview.current(s)
+    oc = planview.of_batch(s, version.id, b.batch_id) if version is not None else None
+    return oc.lab_id if oc is not None else None
+
+
+def _lab_of(b: m.Batch) -> str | None:
+    """Where a box goes: its pinned lab, else its lab in the published plan."""
+    return b.pinned_lab if b.pinned_lab is not None else _planned_lab(b)
+
+
+def _box_here(lab: m.Lab, batch_id: str) -> m.Batch:
+    """One of this lab's boxes: pinned here, or planned here (the plan may not yet know of a
+    pin, and the coordinator has the box in hand)."""
+    b = db.session().get(m.Batch, batch_id)
+    if b is None:
+        abort(404)
+    if lab.lab_id not in (b.pinned_lab, _planned_lab(b)):
+        abort(403)
+    return b
+
+
 @bp.post("/<lab_id>/boxes/<batch_id>")
 @roles_required("lab", "ops")
 def box(lab_id: str, batch_id: str) -> Any:
@@ -260,16 +311,17 @@ def box(lab_id: str, batch_id: str) -> Any:
     day = request.args.get("day", "today")
     back = redirect(url_for("lab.schedule", lab_id=lab.lab_id, day=day))
     s = db.session()
-    b = s.get(m.Batch, batch_id)
-    version = planview.current(s)
-    oc = planview.of_batch(s, version.id, batch_id) if version is not None else None
-    mine = b is not None and (
-        b.pinned_lab == lab.lab_id or (oc is not None and oc.lab_id == lab.lab_id)
-    )
-    if b is None:
-        abort(404)
-    if not mine:
-        abort(403)
+    _box_here(lab, batch_id)
+    if action == RESULTED and request.form.get("confirm") != "1":
+        # a result reported is the end of a box's day: asked once more, on a page of its
+        # own, so that it holds without JavaScript
+        return render_template(
+            "lab/confirm.html",
+            lab=lab,
+            batch_id=batch_id,
+            day=day,
+            minutes=rules.UNDO_WINDOW_MINUTES,
+        )
     who = principal()
     assert who is not None
     try:
@@ -289,6 +341,68 @@ def box(lab_id: str, batch_id: str) -> Any:
         s.rollback()
         flash(refusal(exc), "error")
     return back
+
+
+@bp.post("/<lab_id>/boxes/<batch_id>/undo")
+@roles_required("lab", "ops")
+def undo(lab_id: str, batch_id: str) -> Any:
+    lab = _lab_or_404(lab_id)
+    day = request.args.get("day", "today")
+    s = db.session()
+    _box_here(lab, batch_id)
+    who = principal()
+    assert who is not None
+    try:
+        undone = events.undo_batch_status(s, batch_id, now=_now(), user=who.username)
+        s.commit()
+        status = undone.previous or ""
+        flash(_t("lab.undone", batch=batch_id, status=_t(f"common.status.{status}")), "ok")
+    except events.EventError as exc:
+        s.rollback()
+        flash(refusal(exc), "error")
+    return redirect(url_for("lab.schedule", lab_id=lab.lab_id, day=day))
+
+
+def _scan_refusal(lab: m.Lab, code: str) -> str | None:
+    """Why a scanned code is not one of this lab's boxes, or ``None`` when it is."""
+    if not code:
+        return _t("lab.scan_empty")
+    b = db.session().get(m.Batch, code)
+    if b is None:
+        return _t("lab.scan_unknown", code=code)
+    elsewhere = _lab_of(b)
+    if elsewhere is None:
+        return _t("lab.scan_unplanned", code=code)
+    if elsewhere != lab.lab_id:
+        return _t("lab.scan_other_lab", code=code, lab=elsewhere)
+    return None
+
+
+@bp.post("/<lab_id>/scan")
+@roles_required("lab", "ops")
+def scan(lab_id: str) -> Any:
+    """A box's label scanned at reception (a USB scanner types its id and Enter)."""
+    lab = _lab_or_404(lab_id)
+    # a scanner may send a trailing CR or tab; the id is at most a column's width
+    code = request.form.get("code", "").strip()[:96]
+    s = db.session()
+    who = principal()
+    assert who is not None
+    why = _scan_refusal(lab, code)
+    if why is None:
+        try:
+            events.receive_scanned(s, code, now=_now(), user=who.username, lab_id=lab.lab_id)
+            s.commit()
+        except events.EventError as exc:
+            s.rollback()
+            why = _t("lab.scan_refused", reason=refusal(exc))
+    # said beside the scan field, not among the page's other messages: the person at
+    # reception looks there, and a refusal must not be missed
+    if why is not None:
+        session[SCAN_KEY] = {"ok": False, "text": why}
+        return redirect(url_for("lab.schedule", lab_id=lab.lab_id, _anchor="scan"))
+    session[SCAN_KEY] = {"ok": True, "text": _t("lab.scan_ok", batch=code, time=f"{_now():%H:%M}")}
+    return redirect(url_for("lab.schedule", lab_id=lab.lab_id, scanned=code, _anchor="scan"))
 
 
 @bp.post("/<lab_id>/status")
@@ -349,31 +463,37 @@ def _cell(v: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _sheet(lab: m.Lab) -> tuple[list[list[str]], str]:
+#: a sheet's cell before it is written: text, a count, or a time
+Cell = str | int | datetime | None
+SHEET_TIME = "%Y-%m-%d %H:%M"
+
+
+def _sheet(lab: m.Lab) -> tuple[list[list[Cell]], str]:
+    """The day's boxes, one row each, counts and times kept as such for the spreadsheet."""
     _, start, end = _day()
     rows = _rows(lab, planview.current(db.session()), start, end)
-    fmt = "%Y-%m-%d %H:%M"
-    table = [list(SHEET_COLUMNS)]
+    table: list[list[Cell]] = [list(SHEET_COLUMNS)]
     for r in rows:
         table.append(
             [
-                _cell(x)
-                for x in (
-                    r["batch_id"],
-                    r["site_id"],
-                    r["site_name"],
-                    r["tubes"],
-                    r["priority"],
-                    "yes" if r["isolation"] else "no",
-                    r["status"],
-                    r["arrival"].strftime(fmt) if r["arrival"] else "",
-                    " ".join(f"{at:%H:%M}x{k}" for at, k in r["slots"]),
-                    r["result_expected"].strftime(fmt) if r["result_expected"] else "",
-                    r["result_due"].strftime(fmt) if r["result_due"] else "",
-                )
+                r["batch_id"],
+                r["site_id"],
+                r["site_name"],
+                int(r["tubes"]),
+                r["priority"],
+                "yes" if r["isolation"] else "no",
+                r["status"],
+                r["arrival"],
+                " ".join(f"{at:%H:%M}x{k}" for at, k in r["slots"]),
+                r["result_expected"],
+                r["result_due"],
             ]
         )
     return table, f"{lab.lab_id}-{start:%Y-%m-%d}"
+
+
+def _text(v: Cell) -> str:
+    return v.strftime(SHEET_TIME) if isinstance(v, datetime) else _cell(v)
 
 
 @bp.get("/<lab_id>/sheet.csv")
@@ -381,7 +501,7 @@ def _sheet(lab: m.Lab) -> tuple[list[list[str]], str]:
 def sheet_csv(lab_id: str) -> Response:
     table, name = _sheet(_lab_or_404(lab_id))
     buf = io.StringIO()
-    csv.writer(buf).writerows(table)
+    csv.writer(buf).writerows([_text(v) for v in row] for row in table)
     return send_file(
         io.BytesIO(("\ufeff" + buf.getvalue()).encode("utf-8")),
         mimetype="text/csv",
@@ -394,12 +514,28 @@ def sheet_csv(lab_id: str) -> Response:
 @roles_required("lab", "ops")
 def sheet_xlsx(lab_id: str) -> Response:
     from openpyxl import Workbook
+    from openpyxl.styles import Font
 
     table, name = _sheet(_lab_or_404(lab_id))
     wb = Workbook()
     ws = wb.active
+    tubes = SHEET_COLUMNS.index("tubes")
     for row in table:
-        ws.append(row)
+        # counts and times as the spreadsheet's own numbers and dates, so that they sum
+        # and sort; text guarded against formulas
+        ws.append([v if isinstance(v, int | datetime) else _cell(v) for v in row])
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+    # the day's totals under the boxes: how many, and their tubes
+    total: list[Cell] = [f"{_t('lab.total')} ({len(table) - 1})"] + [None] * (
+        len(SHEET_COLUMNS) - 1
+    )
+    total[tubes] = sum(v for r in table[1:] if isinstance(v := r[tubes], int))
+    ws.append(total)
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "A2"
     out = io.BytesIO()
     wb.save(out)
     out.seek(0)
