@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from scheduler.ingest.format import COLUMNS
 from scheduler.store import models as m
-from tests.support.web import COUNTY, token_of
+from tests.support.web import COUNTY, login, token_of
 from webui import db
 from webui.labels import LABELS
 from webui.labels.county import count_key
@@ -105,3 +105,13 @@ def test_every_counted_noun_has_both_forms_in_both_languages():
         assert one[0].format(n=1) != many[0].format(n=1)  # English: "1 row", "2 rows"
         assert "{n}" in one[1] and "{n}" in many[1]
     assert count_key("row", 0) == count_key("row", 2)  # "0 rows"
+
+
+def test_the_template_fetched_at_eleven_at_night_is_a_valid_upload(make_app):
+    # the example's window is the current hour; at 23:xx it once ended where it began
+    app = make_app(CLOCK="fixed:2022-01-09T23:30", UPLOAD_MAX_FUTURE_HOURS=24.0)
+    c = login(app.test_client(), "county")
+    (row,) = _template_rows(c)
+    assert (row["window_start"], row["window_end"]) == ("2022-01-09T23:00", "2022-01-10T00:00")
+    page = _check(c, _with_pool_size(row, "10"), "late.csv")
+    assert 'data-testid="preview-ok"' in page, page[:3000]

@@ -14,6 +14,7 @@ import io
 import os
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -347,7 +348,8 @@ def template(code: str, fmt: str) -> Any:
         "lat": f"{site.lat:.5f}" if site else "34.0",
         "lon": f"{site.lon:.5f}" if site else "113.8",
         "window_start": now.strftime("%Y-%m-%dT%H:%M"),
-        "window_end": now.replace(hour=min(23, now.hour + 1)).strftime("%Y-%m-%dT%H:%M"),
+        # an hour's window, past midnight when need be (23:00 used to end at 23:00: empty)
+        "window_end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         "category": "community",
         "pool_size": "10",
         "people": "120",
