@@ -79,8 +79,10 @@ def test_each_label_names_the_lab_pickup_and_due_in_both_languages(app, as_role)
         for value in want[1:]:
             assert value in body, (value, body)
         assert "Pickup" in body and "取样时间" in body and "Result due" in body
-        # the page's language first, the other beside it
+        # the page's language first, the other beside it and marked as the other language
         assert body.index(words[0]) < body.index(words[1])
+        other = "zh-CN" if lang == "en" else "en"
+        assert f'lang="{other}">{words[1]}<' in body
 
 
 def test_the_qr_code_is_the_box_id_and_nothing_else(app, as_role):
