@@ -72,6 +72,8 @@ def test_each_label_names_the_lab_pickup_and_due_in_both_languages(app, as_role)
             lab.name,
             batch.ready_at.strftime("%Y-%m-%d %H:%M"),
             oc.due_at.strftime("%Y-%m-%d %H:%M"),
+            f"{batch.tubes} {'tube' if batch.tubes == 1 else 'tubes'}<",
+            f"{batch.tubes} 管<",
         )
     for lang, words in (("en", ("To lab", "送往实验室")), ("zh", ("送往实验室", "To lab"))):
         r = as_role("county").get(f"/county/{COUNTY}/labels?lang={lang}")

@@ -90,6 +90,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "county.n.problem.many": ("{n} problems", "{n} 个问题"),
     "county.n.box.one": ("{n} box", "{n} 批样本"),
     "county.n.box.many": ("{n} boxes", "{n} 批样本"),
+    "county.n.tube.one": ("{n} tube", "{n} 管"),
+    "county.n.tube.many": ("{n} tubes", "{n} 管"),
     "county.n.new_box.one": ("{n} new box", "{n} 批样本"),
     "county.n.new_box.many": ("{n} new boxes", "{n} 批样本"),
     # the labels sheet
@@ -117,5 +119,5 @@ LABELS: dict[str, tuple[str, str]] = {
 
 
 def count_key(noun: str, n: int) -> str:
-    """The label key of ``n`` and the noun ``noun`` (``row``, ``problem``, ``box``, ``new_box``)."""
+    """The label key of ``n`` and ``noun`` (row, problem, box, new_box, tube) agreeing."""
     return f"county.n.{noun}.{'one' if n == 1 else 'many'}"

@@ -62,15 +62,15 @@ def counted(noun: str, n: int) -> str:
     return _t(count_key(noun, n), n=n)
 
 
-def bilingual(key: str) -> tuple[str, str]:
+def bilingual(key: str, **values: object) -> tuple[str, str]:
     """A label in the page's language, then in the other: printed labels carry both."""
     lang = current_lang()
-    return translate(key, lang), translate(key, "en" if lang == "zh" else "zh")
+    return translate(key, lang, **values), translate(key, "en" if lang == "zh" else "zh", **values)
 
 
 @bp.context_processor
 def _helpers() -> dict[str, object]:
-    return {"counted": counted, "bilingual": bilingual}
+    return {"counted": counted, "bilingual": bilingual, "count_key": count_key}
 
 
 def _pending_dir() -> Path:
