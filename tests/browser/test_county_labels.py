@@ -3,6 +3,8 @@ and as the printer gets it. Screenshots go to build/screenshots/."""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import pytest
@@ -65,4 +67,9 @@ def test_the_printed_sheet_is_labels_only(server: Server, page_as: Any) -> None:
     )
     assert len(tops) == 2 and abs(tops[0] - tops[1]) < 1, tops
     shot(page, "county-labels-zh-print")
+    # on A4 paper, eight labels a sheet, none cut across two pages
+    count = page.locator("article.box-label").count()
+    pdf = page.pdf(format="A4", print_background=True)
+    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
+    assert pages == math.ceil(count / 8), (pages, count)
     page.emulate_media(media="screen")
