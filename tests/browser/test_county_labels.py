@@ -56,7 +56,8 @@ def test_the_labels_sheet_reads_and_fits(
 
 
 def test_the_printed_sheet_is_labels_only(server: Server, page_as: Any) -> None:
-    page = page_as("ops", lang="zh")
+    # an A4 sheet's width at 96 px an inch, less the 8 mm margins: the screenshot is the paper
+    page = page_as("ops", lang="zh", viewport={"width": 734, "height": 1062})
     page.goto(f"{server.url}/county/{OTHER_COUNTY}/labels?lang=zh")
     page.emulate_media(media="print")
     assert not page.locator("header.top").is_visible()
