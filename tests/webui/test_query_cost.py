@@ -142,6 +142,7 @@ def _cost(app: Flask, user: str, path: str) -> tuple[list[str], str]:
         ("lab", "/lab/{lab}/"),
         ("lab", "/lab/{lab}/?day=tomorrow"),
         ("county", "/county/{county}/"),
+        ("county", "/county/{county}/labels"),
         ("ops", "/ops/"),
     ],
 )

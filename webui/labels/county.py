@@ -44,42 +44,80 @@ LABELS: dict[str, tuple[str, str]] = {
         "文件较大，正在后台保存（任务 {job}）。",
     ),
     "county.stored": (
-        "Stored {rows} rows ({batches} new boxes); {errors} rows had errors and were left out.",
-        "已保存 {rows} 行（新增 {batches} 批样本）；{errors} 行有错误未保存。",
+        "Stored {rows} ({boxes}); left out {errors} with errors.",
+        "已保存 {rows}（新增 {boxes}）；{errors}有错误，未保存。",
     ),
     "county.duplicate": (
         "This file was stored before; nothing changed.",
         "该文件此前已保存，未做更改。",
     ),
     "county.rejected": (
-        "Nothing was stored: {errors} problems. Fix them and check again.",
-        "未保存：发现 {errors} 个问题，请修改后重新检查。",
+        "Nothing was stored: {problems}. Fix the file and check it again.",
+        "未保存：发现 {problems}，请修改后重新检查。",
     ),
     "county.preview_title": ("Check of {file}", "文件检查：{file}"),
     "county.preview_bad": (
-        "{errors} problems in {rows} rows ({valid} rows are fine). Bad cells are marked below.",
-        "{rows} 行中有 {errors} 个问题（{valid} 行无误）。错误单元格已在下方标出。",
+        "{problems} in {rows}; {valid} without problems. Bad cells are marked below.",
+        "{rows}中有 {problems}（{valid}无误）。错误单元格已在下方标出。",
     ),
-    "county.preview_ok": (
-        "All {rows} rows are fine. Store them?",
-        "全部 {rows} 行无误，是否保存？",
+    "county.preview_ok.one": ("The row is fine. Store it?", "该行无误，是否保存？"),
+    "county.preview_ok.many": (
+        "All {n} rows are fine. Store them?",
+        "全部 {n} 行无误，是否保存？",
     ),
     "county.preview_rows": (
-        "Showing {shown} of {total} rows (every row with a problem).",
-        "显示 {total} 行中的 {shown} 行（含所有有问题的行）。",
+        "Showing {shown} of {total} (every row with a problem).",
+        "显示 {total}中的 {shown} 行（含所有有问题的行）。",
     ),
     "county.accept_valid": (
-        "Store the {valid} good rows and leave out the rest",
-        "仅保存 {valid} 行正确数据，其余不保存",
+        "Store the {valid} without problems and leave out the rest",
+        "仅保存无误的 {valid}，其余不保存",
     ),
     "county.commit": ("Store the file", "保存文件"),
     "county.on_time": ("on time", "按时"),
     "county.late": ("late", "超时"),
     "county.in_time": ("On time?", "是否按时"),
-    "county.all_errors": ("All {n} problems as a list", "全部 {n} 个问题列表"),
+    "county.all_errors": ("The {problems} as a list", "{problems}列表"),
     "county.general_errors": ("Problems with the whole file", "文件整体问题"),
     "county.warnings": (
-        "{n} rows to check (they are stored as they are)",
-        "{n} 行需核对（按原样保存）",
+        "{rows} to check (stored as they are)",
+        "{rows}需核对（按原样保存）",
     ),
+    # a count and its noun: "1 row", "2 rows" (Chinese has one form)
+    "county.n.row.one": ("{n} row", "{n} 行"),
+    "county.n.row.many": ("{n} rows", "{n} 行"),
+    "county.n.problem.one": ("{n} problem", "{n} 个问题"),
+    "county.n.problem.many": ("{n} problems", "{n} 个问题"),
+    "county.n.box.one": ("{n} box", "{n} 批样本"),
+    "county.n.box.many": ("{n} boxes", "{n} 批样本"),
+    "county.n.tube.one": ("{n} tube", "{n} 管"),
+    "county.n.tube.many": ("{n} tubes", "{n} 管"),
+    "county.n.new_box.one": ("{n} new box", "{n} 批样本"),
+    "county.n.new_box.many": ("{n} new boxes", "{n} 批样本"),
+    # the labels sheet
+    "county.labels": ("Box labels", "样本箱标签"),
+    "county.labels_title": ("Box labels: {name}", "样本箱标签：{name}"),
+    "county.labels_day": ("Ready for pickup on", "待取日期"),
+    "county.labels_show": ("Show", "显示"),
+    "county.labels_all_days": ("Every day", "全部日期"),
+    "county.labels_count": (
+        "{boxes} not yet picked up, one label each.",
+        "{boxes}尚未取走，每批一张标签。",
+    ),
+    "county.labels_none": (
+        "No box waits for pickup on the published plan.",
+        "已发布的计划中没有待取的样本箱。",
+    ),
+    "county.labels_no_plan": (
+        "No plan is published yet: labels need each box's lab.",
+        "尚未发布计划：标签需要每箱的目的实验室。",
+    ),
+    "county.label_to": ("To lab", "送往实验室"),
+    "county.label_pickup": ("Pickup", "取样时间"),
+    "county.back": ("Back to the county page", "返回区县页面"),
 }
+
+
+def count_key(noun: str, n: int) -> str:
+    """The label key of ``n`` and ``noun`` (row, problem, box, new_box, tube) agreeing."""
+    return f"county.n.{noun}.{'one' if n == 1 else 'many'}"

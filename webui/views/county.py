@@ -14,6 +14,7 @@ import io
 import os
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +44,33 @@ from webui import models as wm
 from webui.auth import check_county, principal, roles_required
 from webui.clock import now as _now
 from webui.jobs import job_dict
-from webui.labels import current_lang
+from webui.labels import current_lang, translate
 from webui.labels import say as _t
+from webui.labels.county import count_key
 from webui.overload import uploads_lane
 from webui.settings import ingest_settings
 from webui.upload_jobs import runs_as_job, submit_upload
-from webui.views import planview
+from webui.views import county_labels, planview
 
 bp = Blueprint("county", __name__, url_prefix="/county")
 PENDING_SECONDS = 3600
 PREVIEW_ROWS = 300
+
+
+def counted(noun: str, n: int) -> str:
+    """``n`` and its noun in the request's language: "1 row", "2 rows"."""
+    return _t(count_key(noun, n), n=n)
+
+
+def bilingual(key: str, **values: object) -> tuple[str, str]:
+    """A label in the page's language, then in the other: printed labels carry both."""
+    lang = current_lang()
+    return translate(key, lang, **values), translate(key, "en" if lang == "zh" else "zh", **values)
+
+
+@bp.context_processor
+def _helpers() -> dict[str, object]:
+    return {"counted": counted, "bilingual": bilingual, "count_key": count_key}
 
 
 def _pending_dir() -> Path:
@@ -130,6 +148,20 @@ def _boxes(code: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+@bp.get("/<code>/labels")
+@roles_required("county", "ops")
+def labels(code: str) -> Any:
+    """A printable sheet of labels for the county's boxes not yet picked up."""
+    county = _county_or_404(code)
+    s = db.session()
+    version = planview.current(s)
+    day = county_labels.parse_day(request.args.get("day"))
+    boxes = county_labels.labels(s, version.id, code, day) if version is not None else []
+    return render_template(
+        "county/labels.html", county=county, boxes=boxes, day=day, planned=version is not None
+    )
 
 
 @bp.post("/<code>/upload")
@@ -273,11 +305,19 @@ def commit(code: str) -> Any:
 
 def _flash_report(status: str, rows: int, batches: int, errors: int) -> None:
     if status in ("stored", "partial"):
-        flash(_t("county.stored", rows=rows, batches=batches, errors=errors), "ok")
+        flash(
+            _t(
+                "county.stored",
+                rows=counted("row", rows),
+                boxes=counted("new_box", batches),
+                errors=counted("row", errors),
+            ),
+            "ok",
+        )
     elif status == "duplicate":
         flash(_t("county.duplicate"), "info")
     else:
-        flash(_t("county.rejected", errors=errors), "error")
+        flash(_t("county.rejected", problems=counted("problem", errors)), "error")
 
 
 @bp.get("/<code>/jobs/<job_id>")
@@ -299,7 +339,7 @@ def job(code: str, job_id: str) -> Any:
 @roles_required("county", "ops")
 def template(code: str, fmt: str) -> Any:
     county = _county_or_404(code)
-    site = db.session().scalar(select(m.Site).where(m.Site.county_code == code).limit(1))
+    site = _community_site(code)
     now = _now().replace(minute=0, second=0)
     example = {
         "county_code": code,
@@ -308,7 +348,8 @@ def template(code: str, fmt: str) -> Any:
         "lat": f"{site.lat:.5f}" if site else "34.0",
         "lon": f"{site.lon:.5f}" if site else "113.8",
         "window_start": now.strftime("%Y-%m-%dT%H:%M"),
-        "window_end": now.replace(hour=min(23, now.hour + 1)).strftime("%Y-%m-%dT%H:%M"),
+        # an hour's window, past midnight when need be (23:00 used to end at 23:00: empty)
+        "window_end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         "category": "community",
         "pool_size": "10",
         "people": "120",
@@ -342,6 +383,30 @@ def template(code: str, fmt: str) -> Any:
         as_attachment=True,
         download_name=f"natsched-upload-template-{code}.{fmt}",
     )
+
+
+def _community_site(code: str) -> m.Site | None:
+    """A site of the county that samples the community, for the template's example row.
+
+    The example is typed ``community`` (10:1 pooling, routine), so its site must be
+    one: a fever clinic or an isolation point there would teach a wrong row. A site
+    is known as one by its stored counts, else by its boxes (routine, not isolated).
+    """
+    s = db.session()
+    by_count = (
+        select(m.Site)
+        .join(m.SampleCount, m.SampleCount.site_id == m.Site.site_id)
+        .where(m.SampleCount.county_code == code, m.SampleCount.category == "community")
+        .limit(1)
+    )
+    by_box = (
+        select(m.Site)
+        .join(m.Batch, m.Batch.site_id == m.Site.site_id)
+        .where(m.Site.county_code == code, m.Batch.priority == "routine", ~m.Batch.isolation)
+        .limit(1)
+    )
+    anyone = select(m.Site).where(m.Site.county_code == code).order_by(m.Site.site_id).limit(1)
+    return s.scalar(by_count) or s.scalar(by_box) or s.scalar(anyone)
 
 
 def init_app(app: Flask) -> None:
