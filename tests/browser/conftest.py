@@ -31,6 +31,7 @@ from scheduler.store.world import seed
 from tests.support.browser import COUNTY, DEMO, NOW, PASSWORD
 from tests.support.db import _backends, pg_schema
 from tests.support.server import Server, World
+from tests.support.web import OTHER_COUNTY
 from webui.accounts import create_user
 
 CHROMIUM = "/usr/bin/chromium"
@@ -73,6 +74,8 @@ def _prepare(db_url: str) -> None:
             assert rep.status == "stored", rep.errors[:3]
         create_user(s, "ops", PASSWORD, "ops")
         create_user(s, "county", PASSWORD, "county", county_code=COUNTY)
+        # a county whose boxes are in the plan from the start (COUNTY uploads during the day)
+        create_user(s, "county-other", PASSWORD, "county", county_code=OTHER_COUNTY)
         for lab in problem.labs:
             create_user(s, f"lab-{lab.lab_id}", PASSWORD, "lab", lab_id=lab.lab_id)
     with transaction(engine) as s:
