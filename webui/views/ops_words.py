@@ -1,0 +1,82 @@
+"""The ops pages' enum words and stored reasons in the reader's language.
+
+Plan statuses, lab kinds, audit actions, a move's reason and the re-planner's
+decision are stored as English codes or text (the command line and the API
+show them as they are); the pages translate them here. A word with no label
+(an action added later) is shown as stored rather than failing the page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from scheduler.replan.diff import DROPPED, LAB_CHANGE, Move
+from webui.labels import LABELS
+from webui.labels import say as _t
+
+_DECISIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"first plan$"), "ops.decision.first"),
+    (re.compile(r"inputs changed$"), "ops.decision.inputs"),
+    (re.compile(r"the published plan no longer fits$"), "ops.decision.no_fit"),
+    (
+        re.compile(r"better or equal \((?P<new>[\d,.]+) <= (?P<old>[\d,.]+)\)$"),
+        "ops.decision.better",
+    ),
+    (
+        re.compile(r"worse than the published plan \((?P<new>[\d,.]+) > (?P<old>[\d,.]+)\)$"),
+        "ops.decision.worse",
+    ),
+    (re.compile(r"solve failed: (?P<error>.*)$", re.S), "ops.decision.failed"),
+)
+
+
+def word(group: str, value: str | None) -> str:
+    """``value`` of the enum ``group`` (``lab_kind``, ``plan_status``, ``audit``...) translated."""
+    if not value:
+        return ""
+    key = f"common.{group}.{value}"
+    return _t(key) if key in LABELS else value
+
+
+def why(mv: Move) -> str:
+    """Why a batch changed between two plans, from its reason code."""
+    if not mv.code:
+        return mv.why
+    if mv.code == DROPPED:
+        status = word("status", mv.detail) if mv.detail != "removed" else _t("ops.why.removed")
+        return _t("ops.why.dropped", status=status)
+    if mv.code == LAB_CHANGE:
+        return _t("ops.why.lab_change", lab=mv.from_lab, kind=word("lab_change", mv.detail))
+    return _t(f"ops.why.{mv.code}")
+
+
+def decision(text: str | None) -> str:
+    """The re-planner's decision as stored with a version, translated when it is a known one."""
+    if not text:
+        return ""
+    for pattern, key in _DECISIONS:
+        found = pattern.match(text)
+        if found:
+            return _t(key, **found.groupdict())
+    return text
+
+
+def worse_lines(note: dict[str, Any]) -> list[str]:
+    """The sentences that say why a published plan is far worse than the last one."""
+    lines = [_t("ops.worse", ratio=f"{note['ratio']:.1f}", previous=note["previous"])]
+    lines += [
+        _t("ops.worse_tubes", n=f"{n:,}", county=county) for county, n in note.get("more_tubes", [])
+    ]
+    lines += [
+        _t("ops.worse_lab", lab=lab, kind=word("lab_change", kind))
+        for lab, kind in note.get("labs", [])
+    ]
+    if len(lines) == 1:
+        lines.append(_t("ops.worse_none"))
+    return lines
+
+
+def helpers() -> dict[str, Any]:
+    """What the ops templates call (registered on the ops blueprint)."""
+    return {"word": word, "why_of": why, "decision_of": decision, "worse_lines": worse_lines}
