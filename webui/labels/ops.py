@@ -135,4 +135,34 @@ LABELS: dict[str, tuple[str, str]] = {
     "ops.explain": ("why", "原因"),
     "ops.explain_title": ("Why box {batch} is late", "批次 {batch} 为何超时"),
     "ops.not_planned": ("not planned", "未安排"),
+    "ops.bind.pinned": ("pinned: already dispatched to {lab}", "已固定：已发往 {lab}"),
+    "ops.bind.no_lab": (
+        "no lab can take this batch whole (see the reasons per lab)",
+        "没有实验室能整批接收（见各实验室原因）",
+    ),
+    "ops.bind.deadline": (
+        "deadline cannot be met at any lab: best-case result {best} at {lab} > deadline"
+        " {deadline} (travel + waiting for a slot + run time)",
+        "任何实验室都无法按时完成：最早可在 {lab} 于 {best} 出结果，晚于截止 {deadline}"
+        "（运输 + 等待时段 + 检测时间）",
+    ),
+    "ops.bind.unassigned": (
+        "unassigned: no allowed lab has room for the whole batch in the horizon",
+        "未安排：计划期内没有可用实验室能容纳整批",
+    ),
+    "ops.bind.capacity": (
+        "capacity: {lab} could return it by {best} on an empty lab, but with the plan's other"
+        " batches only {now}",
+        "能力不足：{lab} 空闲时可在 {best} 出结果，但加上计划中的其他批次只能到 {now}",
+    ),
+    "ops.bind.no_room": ("no room in the horizon", "计划期内无空位"),
+    "ops.bind.earliest": (
+        "{lab} gives the earliest result the capacity allows",
+        "{lab} 已是现有能力下最早出结果的实验室",
+    ),
+    "ops.bind.isolation": (
+        "isolation: {n} of {total} labs are not cleared",
+        "隔离：{total} 家实验室中有 {n} 家未获准检测隔离样本",
+    ),
+    "ops.bind.travel": ("travel limit excludes {n} labs", "运输时限排除了 {n} 家实验室"),
 }
