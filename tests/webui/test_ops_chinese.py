@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
-
-from sqlalchemy import func, select
 
 from scheduler.domain import BATCH_STATES, LAB_KINDS
-from scheduler.replan.core import ReplanSettings, published, replan_once
-from scheduler.replan.events import lab_status
-from scheduler.store import models as m
-from tests.support.web import NOW
+from tests.support.replans import replan_after_drop
 
 #: what the ops pages show of the store's and the re-planner's codes, as stored
 ENUM_WORDS = (
@@ -56,9 +50,7 @@ def visible_text(page: str) -> str:
 
 def english_enum_words(text: str) -> list[str]:
     return [
-        w
-        for w in ENUM_WORDS
-        if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text, flags=re.I)
+        w for w in ENUM_WORDS if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text, flags=re.I)
     ]
 
 
@@ -71,24 +63,7 @@ def test_the_check_sees_an_untranslated_word():
 
 def test_ops_pages_in_chinese_show_no_enum_word_in_english(app, as_role):
     c = as_role("ops")
-    with app.app_context():
-        from webui import db
-
-        s = db.session()
-        first = published(s).id
-        busiest = (
-            s.execute(
-                select(m.PlanRow.lab_id).group_by(m.PlanRow.lab_id).order_by(func.count().desc())
-            )
-            .scalars()
-            .first()
-        )
-        at = NOW + timedelta(minutes=5)
-        lab_status(s, busiest, now=at, user="ops", capacity_per_hour=0)
-        second = replan_once(
-            s, at + timedelta(minutes=1), settings=ReplanSettings(time_limit=1.0, workers=1)
-        ).version_id
-        s.commit()
+    first, second, busiest = replan_after_drop(app, capacity=0)
     c.get("/ops/?lang=zh")
     pages = [
         "/ops/",

@@ -7,40 +7,15 @@ import re
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from scheduler.replan.core import ReplanSettings, published, replan_once
-from scheduler.replan.events import lab_status
+from scheduler.replan.core import published
 from scheduler.store import models as m
-from tests.support.web import NOW
-
-FAST = ReplanSettings(time_limit=1.0, workers=1)
-
-
-def _second_plan(app: Flask, capacity: int = 1) -> tuple[int, int, str]:
-    """A re-plan after the busiest lab falls to ``capacity`` tubes/h: (old, new, that lab)."""
-    with app.app_context():
-        from webui import db
-
-        s = db.session()
-        first = published(s).id
-        busiest = (
-            s.execute(
-                select(m.PlanRow.lab_id).group_by(m.PlanRow.lab_id).order_by(func.count().desc())
-            )
-            .scalars()
-            .first()
-        )
-        at = NOW + timedelta(minutes=5)
-        lab_status(s, busiest, now=at, capacity_per_hour=capacity)
-        out = replan_once(s, at + timedelta(minutes=1), settings=FAST)
-        s.commit()
-        assert out.published
-        return first, out.version_id, busiest
+from tests.support.replans import replan_after_drop
 
 
 def test_plans_list_moved_is_the_diffs_count(app, as_role):
-    a, b, _ = _second_plan(app)
+    a, b, _ = replan_after_drop(app)
     c = as_role("ops")
     plans = c.get("/ops/plans/").text
     cell = re.search(rf'data-testid="moved-{b}"><a href="/ops/plans/{a}/diff/{b}">([\d,]+)<', plans)
@@ -118,7 +93,7 @@ def _late_of(app: Flask, priority: str) -> tuple[int, set[str]]:
 
 
 def test_drill_down_lists_exactly_the_late_boxes_of_the_priority_with_why(app, as_role):
-    _second_plan(app, capacity=0)  # an outage: some boxes of every priority come late
+    replan_after_drop(app, capacity=0)  # an outage: some boxes of every priority come late
     c = as_role("ops")
     dash = c.get("/ops/").text
     links = 0
@@ -160,7 +135,7 @@ def test_drill_down_lists_exactly_the_late_boxes_of_the_priority_with_why(app, a
 def test_a_far_worse_plan_says_why_on_the_dashboard(app, as_role):
     c = as_role("ops")
     assert 'data-testid="worse-note"' not in c.get("/ops/").text
-    a, b, lab = _second_plan(app, capacity=0)
+    a, b, lab = replan_after_drop(app, capacity=0)
     with app.app_context():
         from webui import db
 
