@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from scheduler.domain import AT_LAB_STATES, PICKED_UP, PLANNED, Chunk, Plan, Problem
 from scheduler.evaluate import evaluate
 from scheduler.replan import views
-from scheduler.replan.diff import changed, placement
+from scheduler.replan.diff import changed, moved, placement
 from scheduler.replan.executors import Executor, InProcessExecutor, SolveRequest
 from scheduler.result import Result
 from scheduler.spec_io import config_to_json
@@ -198,7 +198,7 @@ class ReplanOutcome:
     published: bool
     reason: str
     score: float | None
-    moved: int  # batches added, dropped, moved or re-timed against the plan published before
+    moved: int  # batches whose lab changed against the plan published before
 
 
 def replan_once(
@@ -338,13 +338,15 @@ def _finish(
             ],
         )
     publish, reason = decide(started.problem, started.warm, res.score, started.digest, previous)
-    moved = 0
+    n_moved = 0
     figures: dict[str, object] = {"decision": reason}
     if previous is not None:
-        # the diff page's definition of a change, so the list's count is the diff's length
-        moved = len(changed(placement(previous.rows), placement(res.plan.chunks)))
-        figures["moved_from"] = previous.id
-    figures["moved"] = moved
+        # the diff page's definitions, so the list's counts are the diff's
+        before, after = placement(previous.rows), placement(res.plan.chunks)
+        n_moved = moved(before, after)
+        figures["changed"] = len(changed(before, after))
+        figures["changed_from"] = previous.id
+    figures["moved"] = n_moved
     version.figures = {**version.figures, **figures}
     if publish:
         note = worse_note(session, now, version, previous)
@@ -365,7 +367,7 @@ def _finish(
         )
     )
     session.flush()
-    return ReplanOutcome(version.id, publish, reason, res.score, moved)
+    return ReplanOutcome(version.id, publish, reason, res.score, n_moved)
 
 
 def decide(

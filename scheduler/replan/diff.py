@@ -1,9 +1,10 @@
 """What changed between two plan versions, batch by batch, and why.
 
-One definition of "moved" for every place that shows it: a batch is
-changed when it was added, dropped, sent to another lab or re-timed (its
-last slot at the same lab changed). :func:`changes` compares two plans'
-placements; the plans list stores its count when a version is made
+One definition for every place that counts changes: a batch is *changed*
+when it was added, dropped, sent to another lab or re-timed (its last slot
+at the same lab changed), and *moved* when it is in both plans at different
+labs. :func:`changed` and :func:`moved` compare two plans' placements; the
+plans list stores both counts when a version is made
 (``scheduler.replan.core``), and the diff page lists the same batches.
 """
 
@@ -69,6 +70,11 @@ def placement(chunks: Iterable[Placed]) -> Placement:
 def changed(before: Placement, after: Placement) -> list[str]:
     """The batches added, dropped, moved or re-timed from ``before`` to ``after``, sorted."""
     return [b for b in sorted(before.keys() | after.keys()) if before.get(b) != after.get(b)]
+
+
+def moved(before: Placement, after: Placement) -> int:
+    """How many batches are in both plans at different labs (the re-planner's churn)."""
+    return sum(1 for b, (lab, _) in after.items() if b in before and before[b][0] != lab)
 
 
 def _rows(session: Session, plan_id: int) -> Placement:

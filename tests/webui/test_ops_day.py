@@ -18,11 +18,19 @@ def test_plans_list_moved_is_the_diffs_count(app, as_role):
     a, b, _ = replan_after_drop(app)
     c = as_role("ops")
     plans = c.get("/ops/plans/").text
-    cell = re.search(rf'data-testid="moved-{b}"><a href="/ops/plans/{a}/diff/{b}">([\d,]+)<', plans)
+    cell = re.search(
+        rf'data-testid="changed-{b}"><a href="/ops/plans/{a}/diff/{b}">([\d,]+)</a> '
+        rf'<span class="muted" data-testid="moved-{b}">\(([\d,]+) to another lab',
+        plans,
+    )
     assert cell, plans
+    changed, moved = (int(x.replace(",", "")) for x in cell.groups())
     diff = c.get(f"/ops/plans/{a}/diff/{b}").text
-    rows = re.findall(r"<tr data-batch=", diff)
-    assert int(cell.group(1).replace(",", "")) == len(rows) > 0
+    codes = re.findall(r'<tr data-batch="[^"]+">.*?data-code="(\w+)"', diff, re.S)
+    assert changed == len(codes) > 0
+    assert moved == sum(code in ("lab_change", "better_lab") for code in codes) > 0
+    said = re.search(r'data-testid="diff-count">([\d,]+) boxes changed.*?; ([\d,]+) of', diff)
+    assert said and said.groups() == (f"{changed:,}", f"{moved:,}")
 
 
 def test_retimed_rows_show_the_old_and_the_new_time(app, as_role):
@@ -111,7 +119,7 @@ def test_drill_down_lists_exactly_the_late_boxes_of_the_priority_with_why(app, a
             rows = re.findall(r'<tr data-batch="([^"]+)">(.*?)</tr>', html, re.S)
             for bid, row in rows:
                 shown.append(bid)
-                hours.append(float(re.findall(r'class="num">([\d.]+)<', row)[-1]))
+                hours.append(float(re.findall(r'class="num"[^>]*>([\d.]+)<', row)[-1]))
                 why = re.search(r'data-testid="why">(.*?)</td>', row, re.S).group(1)
                 assert "<li>" in why, (bid, row)
                 lab = re.search(r'href="(/lab/[^"]+)" data-testid="lab-link"', row)

@@ -33,11 +33,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "ops.no_shortfall": ("No tube is late: capacity suffices.", "无超时样本，检测能力充足。"),
     "ops.created": ("Created", "创建时间"),
     "ops.published_col": ("Published", "已发布"),
-    "ops.moved": ("Moved", "变动"),
+    "ops.changed": ("Changed (moved)", "变动（换实验室）"),
+    "ops.moved_n": ("{n} to another lab", "{n} 批换实验室"),
     "ops.decision": ("Decision", "决定"),
     "ops.diff_prev": ("changes", "变化"),
     "ops.diff_title": ("Plan {a} → plan {b}", "计划 {a} → 计划 {b}"),
-    "ops.diff_count": ("{n} boxes changed lab or time.", "{n} 批样本更换了实验室或时间。"),
+    "ops.diff_count": (
+        "{n} boxes changed (new, no longer planned, another lab or another time); {moved} of"
+        " them went to another lab.",
+        "{n} 批样本有变动（新增、不再安排、更换实验室或时间），其中 {moved} 批更换了实验室。",
+    ),
     "ops.from": ("From", "原"),
     "ops.to": ("To", "新"),
     "ops.why": ("Why", "原因"),

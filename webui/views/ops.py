@@ -20,7 +20,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from scheduler.domain import OPEN_STATES, PRIORITIES, RESULTED
-from scheduler.replan.diff import diff_plans
+from scheduler.replan.diff import BETTER_LAB, LAB_CHANGE, diff_plans
 from scheduler.store import models as m
 from webui import db
 from webui import models as wm
@@ -150,7 +150,10 @@ def diff(a: int, b: int) -> Any:
         moves = diff_plans(db.session(), a, b)
     except LookupError:
         abort(404)
-    return render_template("ops/diff.html", a=a, b=b, moves=moves[:1000], total=len(moves))
+    to_other_lab = sum(1 for mv in moves if mv.code in (LAB_CHANGE, BETTER_LAB))
+    return render_template(
+        "ops/diff.html", a=a, b=b, moves=moves[:1000], total=len(moves), moved=to_other_lab
+    )
 
 
 @bp.get("/late/<priority>")
