@@ -138,6 +138,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "ops.sort_late": ("most late first", "超时最多优先"),
     "ops.sort_least": ("least late first", "超时最少优先"),
     "ops.explain": ("why", "原因"),
+    "ops.why_not_kept": (
+        "only the most late boxes are explained with the plan; natsched explain gives this one",
+        "随计划只解释超时最多的批次；此批次请用 natsched explain 查看",
+    ),
     "ops.explain_title": ("Why box {batch} is late", "批次 {batch} 为何超时"),
     "ops.not_planned": ("not planned", "未安排"),
     "ops.bind.pinned": ("pinned: already dispatched to {lab}", "已固定：已发往 {lab}"),
