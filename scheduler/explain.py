@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from scheduler.domain import Plan, Problem
-from scheduler.evaluate import evaluate
+from scheduler.evaluate import Evaluation, evaluate
 from scheduler.geography import CITY_BY_CODE
 from scheduler.network import Network
 from scheduler.schedule import Schedule
@@ -83,18 +83,28 @@ class BatchExplanation:
 
 
 def explain_batch(
-    problem: Problem, plan: Plan, batch_id: str, *, net: Network | None = None
+    problem: Problem,
+    plan: Plan,
+    batch_id: str,
+    *,
+    net: Network | None = None,
+    ev: Evaluation | None = None,
+    sched: Schedule | None = None,
 ) -> BatchExplanation:
-    """Every lab's option for ``batch_id`` and the facts that decided its place."""
+    """Every lab's option for ``batch_id`` and the facts that decided its place.
+
+    ``net``, ``ev`` (the plan's evaluation) and ``sched`` (its schedule on
+    ``net``) may be passed when many batches of one plan are explained.
+    """
     if batch_id not in problem.batch_index:
         raise KeyError(batch_id)
     net = Network.build(problem) if net is None else net
     cfg = problem.config
     b = problem.batch_index[batch_id]
     bt = problem.batches[b]
-    ev = evaluate(problem, plan)
+    ev = evaluate(problem, plan) if ev is None else ev
     outcome = ev.per_batch[batch_id]
-    sched = Schedule.from_plan(net, plan)
+    sched = Schedule.from_plan(net, plan) if sched is None else sched
     # capacity the other batches leave
     others = sched.chunk_batch != b
     left = net.cap_left.copy()

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from scheduler.domain import AT_LAB_STATES, PICKED_UP, PLANNED, Chunk, Plan, Problem
 from scheduler.evaluate import evaluate
 from scheduler.replan import views
+from scheduler.replan.diff import changed, moved, placement
 from scheduler.replan.executors import Executor, InProcessExecutor, SolveRequest
 from scheduler.result import Result
 from scheduler.spec_io import config_to_json
@@ -129,6 +130,55 @@ def _planning(
     return problem, warm, digest
 
 
+def demand_by_county(problem: Problem) -> dict[str, int]:
+    """Tubes to plan per county: kept with each version so a worse plan can say where more came."""
+    county = {s.site_id: s.county_code for s in problem.sites}
+    out: dict[str, int] = {}
+    for b in problem.batches:
+        c = county.get(b.site_id, "")
+        out[c] = out.get(c, 0) + b.tubes
+    return out
+
+
+#: a published plan whose score is this many times the last one's says why on the dashboard
+WORSE_RATIO = 1.25
+
+
+def worse_note(
+    session: Session, now: datetime, version: m.PlanVersion, previous: m.PlanVersion | None
+) -> dict[str, object] | None:
+    """Why ``version`` scores far worse than ``previous``, from the inputs that changed.
+
+    The counties whose tubes to plan grew most and the labs that reported a
+    change since ``previous`` was made; stored with the version when it is
+    published, so the dashboard never recomputes it.
+    """
+    if previous is None or not previous.score or version.score is None:
+        return None
+    ratio = version.score / previous.score
+    if ratio < WORSE_RATIO:
+        return None
+    before: dict[str, int] = previous.figures.get("demand") or {}
+    after: dict[str, int] = version.figures.get("demand") or {}
+    grew = sorted(
+        ((c, n - before.get(c, 0)) for c, n in after.items() if n > before.get(c, 0)),
+        key=lambda cn: (-cn[1], cn[0]),
+    )
+    labs: dict[str, str] = {}
+    for lab_id, kind in session.execute(
+        select(m.LabStatusChange.lab_id, m.LabStatusChange.kind)
+        .where(m.LabStatusChange.at > previous.created_at, m.LabStatusChange.at <= now)
+        .order_by(m.LabStatusChange.at)
+    ):
+        labs[lab_id] = kind  # the last report of each lab is what the new plan saw
+    return {
+        "ratio": round(ratio, 2),
+        "previous": previous.id,
+        "more_tubes": [[c, n] for c, n in grew[:3]] if before else [],
+        "labs": sorted([lab, kind] for lab, kind in labs.items())[:5],
+    }
+
+
 def inputs_digest(problem: Problem, status: dict[str, str]) -> str:
     """A fingerprint of everything the plan depends on (except the clock)."""
     doc = {
@@ -204,7 +254,11 @@ def _start(session: Session, now: datetime, settings: ReplanSettings) -> _Starte
         plan_start=problem.config.plan_start,
         solver="opt",
         status="running",
-        figures={"inputs": digest, "batches": len(problem.batches)},
+        figures={
+            "inputs": digest,
+            "batches": len(problem.batches),
+            "demand": demand_by_county(problem),
+        },
         published=False,
     )
     session.add(version)
@@ -284,13 +338,20 @@ def _finish(
             ],
         )
     publish, reason = decide(started.problem, started.warm, res.score, started.digest, previous)
-    moved = 0
+    n_moved = 0
+    figures: dict[str, object] = {"decision": reason}
     if previous is not None:
-        before = plan_of(previous).lab_of()
-        after = res.plan.lab_of()
-        moved = sum(1 for b, lab in after.items() if b in before and before[b] != lab)
-    version.figures = {**version.figures, "moved": moved, "decision": reason}
+        # the diff page's definitions, so the list's counts are the diff's
+        before, after = placement(previous.rows), placement(res.plan.chunks)
+        n_moved = moved(before, after)
+        figures["changed"] = len(changed(before, after))
+        figures["changed_from"] = previous.id
+    figures["moved"] = n_moved
+    version.figures = {**version.figures, **figures}
     if publish:
+        note = worse_note(session, now, version, previous)
+        if note is not None:
+            version.figures = {**version.figures, "worse": note}
         if previous is not None:
             previous.published = False
         version.published = True
@@ -306,7 +367,7 @@ def _finish(
         )
     )
     session.flush()
-    return ReplanOutcome(version.id, publish, reason, res.score, moved)
+    return ReplanOutcome(version.id, publish, reason, res.score, n_moved)
 
 
 def decide(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,8 +35,9 @@ from sqlalchemy.orm import Session
 
 from scheduler.domain import AT_LAB_STATES, Plan, Problem
 from scheduler.evaluate import Evaluation, evaluate
-from scheduler.explain import capacity_shortfall
-from scheduler.network import slot_capacity_matrix, travel_minutes_matrix
+from scheduler.explain import capacity_shortfall, explain_batch
+from scheduler.network import Network, slot_capacity_matrix, travel_minutes_matrix
+from scheduler.schedule import Schedule
 from scheduler.store import models as m
 from scheduler.store.world import snapshot
 
@@ -48,6 +50,10 @@ HEATMAP_LABS = 60
 HEATMAP_SLOTS = 48
 TAT_BINS = (0, 2, 4, 6, 8, 12, 16, 24, 36, 48)
 MAP_WIDTH, MAP_HEIGHT = 640, 480
+#: late boxes explained at publish, most late first: each costs a pass over every lab
+#: (about 0.2 s on the province's 864), so at most this many and for at most these seconds
+EXPLAIN_MAX = 100
+EXPLAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,12 @@ def build(problem: Problem, plan: Plan, ev: Evaluation) -> PlanViews:
                 "tat_h": oc.tat_h,
                 "late_h": oc.late_h,
                 "on_time": oc.on_time,
+                "site_id": b.site_id,
+                "priority": b.priority,
+                "why": [],
             }
         )
+    _explain_late(problem, plan, ev, outcomes)
     cap, left = slot_capacity_matrix(problem)
     load = np.zeros_like(left)
     for c in plan.chunks:
@@ -107,6 +117,28 @@ def build(problem: Problem, plan: Plan, ev: Evaluation) -> PlanViews:
         for i, lab in enumerate(problem.labs)
     ]
     return PlanViews(outcomes, lab_loads, _figures(problem, plan, ev, load, left, starts))
+
+
+def _explain_late(
+    problem: Problem, plan: Plan, ev: Evaluation, outcomes: list[dict[str, Any]]
+) -> None:
+    """Fill ``why`` of the late outcomes: ``scheduler.explain``'s binding facts.
+
+    Made here, once per published plan, because a page cannot rebuild the
+    problem the plan was solved for; one network and schedule serve every box.
+    Only the most late boxes are explained (``EXPLAIN_MAX``, ``EXPLAIN_SECONDS``):
+    the drill-down says so of the others, which ``natsched explain`` still answers.
+    """
+    late = sorted((o for o in outcomes if not o["on_time"]), key=lambda o: -o["late_h"])
+    if not late:
+        return
+    net = Network.build(problem)
+    sched = Schedule.from_plan(net, plan)
+    until = time.monotonic() + EXPLAIN_SECONDS
+    for o in late[:EXPLAIN_MAX]:
+        o["why"] = explain_batch(problem, plan, o["batch_id"], net=net, ev=ev, sched=sched).binding
+        if time.monotonic() > until:  # the worker's publish waits for this
+            break
 
 
 def _figures(

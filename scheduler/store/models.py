@@ -208,6 +208,7 @@ class PlanOutcome(Base):
     __table_args__ = (
         Index("ix_plan_outcomes_lab", "plan_id", "lab_id", "first_slot"),
         Index("ix_plan_outcomes_county", "plan_id", "county_code"),
+        Index("ix_plan_outcomes_late", "plan_id", "priority", "on_time", "late_h"),
     )
     plan_id: Mapped[int] = mapped_column(
         ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
@@ -224,6 +225,10 @@ class PlanOutcome(Base):
     tat_h: Mapped[float] = mapped_column(Float)
     late_h: Mapped[float] = mapped_column(Float)
     on_time: Mapped[bool] = mapped_column(Boolean)
+    site_id: Mapped[str] = mapped_column(String(64), default="")
+    priority: Mapped[str] = mapped_column(String(16), default="")
+    #: why a late box is late (``scheduler.explain``'s binding facts), made at publish
+    why: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class PlanLabLoad(Base):

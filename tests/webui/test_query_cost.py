@@ -144,6 +144,8 @@ def _cost(app: Flask, user: str, path: str) -> tuple[list[str], str]:
         ("county", "/county/{county}/"),
         ("county", "/county/{county}/labels"),
         ("ops", "/ops/"),
+        ("ops", "/ops/late/urgent"),
+        ("ops", "/ops/late/routine?sort=least&page=2"),
     ],
 )
 def test_a_page_makes_the_same_queries_on_demo_and_province(

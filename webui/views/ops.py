@@ -19,8 +19,8 @@ from flask import (
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from scheduler.domain import OPEN_STATES, RESULTED
-from scheduler.replan.diff import diff_plans
+from scheduler.domain import OPEN_STATES, PRIORITIES, RESULTED
+from scheduler.replan.diff import BETTER_LAB, LAB_CHANGE, diff_plans
 from scheduler.store import models as m
 from webui import db
 from webui import models as wm
@@ -33,13 +33,16 @@ from webui.labels import say as _t
 from webui.planner import replan_job
 
 # ops_admin's routes join the blueprint when it is imported
-from webui.views import ops_admin, planview  # noqa: F401
+from webui.views import ops_admin, ops_words, planview  # noqa: F401
 from webui.views.ops_bp import bp
 from webui.views.ops_figures import figures
 from webui.views.planview import VersionInfo
 
 AUDIT_PAGE = 100
+LATE_PAGE = 50
 _FIG_LOCK = threading.Lock()
+
+bp.context_processor(ops_words.helpers)
 
 
 def _figures_html() -> tuple[VersionInfo | None, Markup | None]:
@@ -147,7 +150,37 @@ def diff(a: int, b: int) -> Any:
         moves = diff_plans(db.session(), a, b)
     except LookupError:
         abort(404)
-    return render_template("ops/diff.html", a=a, b=b, moves=moves[:1000], total=len(moves))
+    to_other_lab = sum(1 for mv in moves if mv.code in (LAB_CHANGE, BETTER_LAB))
+    return render_template(
+        "ops/diff.html", a=a, b=b, moves=moves[:1000], total=len(moves), moved=to_other_lab
+    )
+
+
+@bp.get("/late/<priority>")
+@roles_required("ops")
+def late(priority: str) -> Any:
+    """The published plan's late boxes of one priority, each with why and a link to its lab."""
+    if priority not in PRIORITIES:
+        abort(404)
+    s = db.session()
+    version = planview.current(s)
+    if version is None:
+        abort(404)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    most_late = request.args.get("sort", "most") != "least"
+    boxes, total = planview.late_boxes(
+        s, version.id, priority, page=page, per_page=LATE_PAGE, most_late=most_late
+    )
+    return render_template(
+        "ops/late.html",
+        version=version,
+        priority=priority,
+        boxes=boxes,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // LATE_PAGE)),
+        sort="most" if most_late else "least",
+    )
 
 
 @bp.get("/admin/")

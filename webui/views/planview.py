@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler.evaluate import is_open
@@ -187,3 +187,51 @@ def summary(session: Session, plan_id: int) -> dict[str, Any] | None:
         while len(cache) > _KEEP:
             cache.popitem(last=False)
     return doc
+
+
+@dataclass(frozen=True)
+class LateBox:
+    """One late box of the published plan as the drill-down lists it."""
+
+    batch_id: str
+    site_id: str
+    county_code: str
+    lab_id: str | None
+    due_at: datetime
+    result_at: datetime | None
+    late_h: float
+    why: list[str]
+
+
+def late_boxes(
+    session: Session, plan_id: int, priority: str, *, page: int, per_page: int, most_late: bool
+) -> tuple[list[LateBox], int]:
+    """A page of the plan's late boxes of ``priority`` by lateness, and how many there are.
+
+    Read by the (plan, priority, on time, lateness) index: the late rows of
+    one priority, never the province's plan.
+    """
+    late = (
+        m.PlanOutcome.plan_id == plan_id,
+        m.PlanOutcome.priority == priority,
+        m.PlanOutcome.on_time.is_(False),
+    )
+    total = session.scalar(select(func.count()).select_from(m.PlanOutcome).where(*late)) or 0
+    order = m.PlanOutcome.late_h.desc() if most_late else m.PlanOutcome.late_h.asc()
+    rows = session.execute(
+        select(
+            m.PlanOutcome.batch_id,
+            m.PlanOutcome.site_id,
+            m.PlanOutcome.county_code,
+            m.PlanOutcome.lab_id,
+            m.PlanOutcome.due_at,
+            m.PlanOutcome.result_at,
+            m.PlanOutcome.late_h,
+            m.PlanOutcome.why,
+        )
+        .where(*late)
+        .order_by(order, m.PlanOutcome.batch_id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return [LateBox(*r) for r in rows], total
