@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from scheduler.cli import CliError, workers_arg
+from scheduler.domain import BATCH_STATES
 
 if TYPE_CHECKING:
     from scheduler.replan.core import ReplanSettings
@@ -261,7 +262,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--outage-from", help="lab: outage start")
     ev.add_argument("--outage-to", help="lab: outage end")
     ev.add_argument("--normal", action="store_true", help="lab: back to normal")
-    ev.add_argument("--status", help="batch: picked_up | received | processing | resulted")
+    ev.add_argument("--status", help=f"batch: {' | '.join(BATCH_STATES[1:])}")
     ev.add_argument("--lab", help="batch / pin: the lab it goes to (pin without --lab unpins)")
     ev.add_argument(
         "--recall-minutes", type=int, default=120, help="positive: until people are back"

@@ -8,6 +8,7 @@ from flask import Response, url_for
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from scheduler.domain import BATCH_STATES
 from scheduler.replan import events
 from scheduler.replan.core import published
 from scheduler.store import models as m
@@ -156,8 +157,8 @@ def get_batch(path: sc.BatchPath) -> Response:
     "POST",
     f"{BATCH}/status",
     summary="A batch was picked up, received, is processing, or has its result",
-    description="States only move forward (planned, picked_up, received, processing, "
-    "resulted); going back is a 409. Asks for a re-plan.",
+    description=f"States only move forward ({', '.join(BATCH_STATES)}); going back is a 409. "
+    "Asks for a re-plan.",
     roles=("ops", "lab"),
     responses={200: sc.BatchDetail},
     errors=(409,),
